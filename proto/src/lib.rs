@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+
+/// Generated code is not ours to lint.
+macro_rules! generated {
+    ($name:ident, $file:literal, $serde:literal) => {
+        #[allow(clippy::all, clippy::pedantic, clippy::unwrap_used, missing_docs)]
+        pub mod $name {
+            include!(concat!(env!("OUT_DIR"), "/", $file));
+            include!(concat!(env!("OUT_DIR"), "/", $serde));
+        }
+    };
+}
+
+generated!(flow, "flow.rs", "flow.serde.rs");
+generated!(relay, "relay.rs", "relay.serde.rs");
+generated!(observer, "observer.rs", "observer.serde.rs");
+generated!(peer, "peer.rs", "peer.serde.rs");
+generated!(cilium, "cilium.rs", "cilium.serde.rs");
+
+/// The serialized `FileDescriptorSet` of every message and service, for gRPC reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
+
+pub mod json;
+pub mod reserved;
+
+pub use pbjson_types as types;
