@@ -21,6 +21,13 @@ generated!(cilium, "cilium.rs", "cilium.serde.rs");
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/descriptor.bin"));
 
 pub mod json;
+pub mod names;
 pub mod reserved;
 
-pub use pbjson_types as types;
+pub mod timestamp;
+
+/// Well-known types used by the generated messages.
+pub mod types {
+    pub use crate::timestamp::Timestamp;
+    pub use pbjson_types::{Any, BoolValue, FieldMask, Int32Value, UInt32Value};
+}

@@ -1,1 +1,20 @@
 #![doc = include_str!("../README.md")]
+
+pub mod enrich;
+pub mod identity;
+pub mod observer;
+pub mod parser;
+pub mod source;
+pub mod stats;
+pub mod store;
+
+/// What flowd reports as the flows' emitter and as its server version.
+pub fn emitter() -> flowscope_proto::flow::Emitter {
+    flowscope_proto::flow::Emitter {
+        name: "Flowscope".to_string(),
+        version: VERSION.to_string(),
+    }
+}
+
+/// flowd's version, as `ServerStatus.version` and the `hubble-server-version` header report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,273 @@
+//! The observer: the single task that turns source events into flows and writes the ring.
+//!
+//! Sources hand it events over a bounded channel and never wait: when the channel is full
+//! they count the event as lost, and the observer reports the count as a
+//! `LostEvent{OBSERVER_EVENTS_QUEUE}` in the ring (Hubble's `monitor/consumer.go`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use flowscope_proto::flow::{Flow, LostEvent, LostEventSource};
+use flowscope_proto::observer::{GetFlowsResponse, get_flows_response::ResponseTypes};
+use flowscope_proto::types::{Int32Value, Timestamp};
+use tokio::sync::mpsc;
+
+use crate::identity::StateHandle;
+use crate::parser::l7::{L7Parser, RedactOptions};
+use crate::stats::Stats;
+use crate::store::{Ring, RingWriter};
+
+/// What sources send to the observer.
+#[derive(Debug)]
+pub enum SourceEvent {
+    /// One access-log datagram, undecoded.
+    AccessLog(Vec<u8>),
+}
+
+/// The sending side sources get: non-blocking, counting what does not fit.
+#[derive(Clone)]
+pub struct EventSender {
+    tx: mpsc::Sender<SourceEvent>,
+    lost: Arc<AtomicU64>,
+    stats: Arc<Stats>,
+}
+
+impl EventSender {
+    /// Queues an event; when the queue is full the event is counted as lost. Never blocks.
+    pub fn send(&self, ev: SourceEvent) {
+        if self.tx.try_send(ev).is_err() {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+            self.stats.lost_observer_queue.inc();
+        }
+    }
+}
+
+/// Read-only views the API serves from.
+pub struct ObserverHandle {
+    pub ring: Arc<Ring<GetFlowsResponse>>,
+    pub state: Arc<StateHandle>,
+    pub stats: Arc<Stats>,
+    seen_flows: AtomicU64,
+    started: Instant,
+    rate_samples: Mutex<VecDeque<(Instant, u64)>>,
+    namespaces: Mutex<HashMap<(String, String), Instant>>,
+}
+
+impl ObserverHandle {
+    pub fn seen_flows(&self) -> u64 {
+        self.seen_flows.load(Ordering::Relaxed)
+    }
+
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Flows per second over the last minute (or since start, if shorter).
+    pub fn flows_rate(&self) -> f64 {
+        let now = Instant::now();
+        let seen = self.seen_flows();
+        let samples = lock(&self.rate_samples);
+        let (t0, s0) = samples
+            .iter()
+            .find(|(t, _)| now.duration_since(*t) <= Duration::from_secs(60))
+            .copied()
+            .unwrap_or((self.started, 0));
+        let secs = now.duration_since(t0).as_secs_f64();
+        if secs <= 0.0 {
+            0.0
+        } else {
+            seen.saturating_sub(s0) as f64 / secs
+        }
+    }
+
+    /// `(cluster, namespace)` pairs seen in the last hour, sorted.
+    pub fn namespaces(&self) -> Vec<(String, String)> {
+        let now = Instant::now();
+        let mut out: Vec<_> = lock(&self.namespaces)
+            .iter()
+            .filter(|(_, t)| now.duration_since(**t) <= Duration::from_secs(3600))
+            .map(|(k, _)| k.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn sample_rate(&self) {
+        let mut samples = lock(&self.rate_samples);
+        samples.push_back((Instant::now(), self.seen_flows()));
+        while samples.len() > 62 {
+            samples.pop_front();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+/// Observer settings.
+pub struct ObserverConfig {
+    pub ring_capacity: u64,
+    pub queue_size: usize,
+    pub redact: RedactOptions,
+}
+
+/// The observer task's own state.
+pub struct Observer {
+    rx: mpsc::Receiver<SourceEvent>,
+    writer: RingWriter<GetFlowsResponse>,
+    handle: Arc<ObserverHandle>,
+    l7: L7Parser,
+    lost: Arc<AtomicU64>,
+}
+
+impl Observer {
+    pub fn new(
+        cfg: ObserverConfig,
+        state: Arc<StateHandle>,
+        stats: Arc<Stats>,
+    ) -> Result<(Observer, EventSender, Arc<ObserverHandle>), crate::store::RingError> {
+        let (ring, writer) = Ring::new(cfg.ring_capacity)?;
+        let (tx, rx) = mpsc::channel(cfg.queue_size.max(1));
+        let lost = Arc::new(AtomicU64::new(0));
+        let handle = Arc::new(ObserverHandle {
+            ring,
+            state,
+            stats: stats.clone(),
+            seen_flows: AtomicU64::new(0),
+            started: Instant::now(),
+            rate_samples: Mutex::new(VecDeque::new()),
+            namespaces: Mutex::new(HashMap::new()),
+        });
+        stats.ring_capacity.set(cfg.ring_capacity as i64);
+        let sender = EventSender {
+            tx,
+            lost: lost.clone(),
+            stats,
+        };
+        Ok((
+            Observer {
+                rx,
+                writer,
+                handle: handle.clone(),
+                l7: L7Parser::new(cfg.redact),
+                lost,
+            },
+            sender,
+            handle,
+        ))
+    }
+
+    /// Runs until every sender is gone.
+    pub async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ev = self.rx.recv() => match ev {
+                    Some(ev) => {
+                        self.report_lost();
+                        self.handle_event(ev);
+                        // Drain what is already queued without going back to the scheduler.
+                        for _ in 0..256 {
+                            match self.rx.try_recv() {
+                                Ok(ev) => self.handle_event(ev),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    self.report_lost();
+                    self.handle.sample_rate();
+                }
+            }
+        }
+        self.report_lost();
+    }
+
+    fn handle_event(&mut self, ev: SourceEvent) {
+        let stats = &self.handle.stats;
+        match ev {
+            SourceEvent::AccessLog(bytes) => {
+                let state = self.handle.state.snapshot();
+                match self.l7.parse_bytes(&bytes, &state) {
+                    Ok(flow) => {
+                        stats.access_log_decoded.inc();
+                        self.write_flow(flow);
+                    }
+                    Err(e) => {
+                        stats.access_log_dropped(e.reason()).inc();
+                        crate::stats::warn_limited(
+                            &stats.warn_decode,
+                            format_args!(
+                                "dropped access-log record: {e} (counted in flowscope_source_records_dropped_total)"
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn write_flow(&mut self, flow: Flow) {
+        {
+            let mut ns = lock(&self.handle.namespaces);
+            for ep in [flow.source.as_ref(), flow.destination.as_ref()].into_iter().flatten() {
+                if !ep.namespace.is_empty() {
+                    let key = (ep.cluster_name.clone(), ep.namespace.clone());
+                    match ns.get_mut(&key) {
+                        Some(t) => *t = Instant::now(),
+                        None => {
+                            ns.insert(key, Instant::now());
+                        }
+                    }
+                }
+            }
+        }
+        let resp = GetFlowsResponse {
+            node_name: flow.node_name.clone(),
+            time: flow.time,
+            response_types: Some(ResponseTypes::Flow(flow)),
+        };
+        self.writer.write(Arc::new(resp));
+        self.handle.seen_flows.fetch_add(1, Ordering::Relaxed);
+        self.handle.stats.ring_writes.inc();
+    }
+
+    fn report_lost(&mut self) {
+        let n = self.lost.swap(0, Ordering::Relaxed);
+        if n == 0 {
+            return;
+        }
+        let now = now_timestamp();
+        let node_name = self.handle.state.snapshot().node_name().to_string();
+        self.writer.write(Arc::new(GetFlowsResponse {
+            node_name,
+            time: Some(now),
+            response_types: Some(ResponseTypes::LostEvents(LostEvent {
+                source: LostEventSource::ObserverEventsQueue as i32,
+                num_events_lost: n,
+                cpu: None::<Int32Value>,
+                first: None,
+                last: None,
+            })),
+        }));
+    }
+}
+
+pub fn now_timestamp() -> Timestamp {
+    let d = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp {
+        seconds: d.as_secs() as i64,
+        nanos: d.subsec_nanos() as i32,
+    }
+}

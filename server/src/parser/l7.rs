@@ -1,0 +1,714 @@
+//! L7 proxy access-log records (`cilium.LogEntry`) → flows, as Cilium's access-log server and
+//! Hubble's `seven` parser do it (spec §10.3).
+//!
+//! The only state is the request cache that pairs a response with its request by
+//! `X-Request-Id`, for `latency_ns` and `trace_context`.
+
+// `Flow.Summary`, `Flow.reply` and `Layer7.kafka` are deprecated in the proto but Hubble
+// still fills them and clients print them.
+#![allow(deprecated)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroUsize;
+
+use flowscope_proto::cilium::{self, EntryType, HttpLogEntry, HttpProtocol, LogEntry, log_entry};
+use flowscope_proto::flow::{
+    CiliumEventType, Emitter, Flow, FlowType, Http, HttpHeader, Ip, IpVersion, Kafka,
+    L7FlowType, Layer4, Layer7, Tcp, TraceContext, TraceParent, TrafficDirection, Verdict,
+    layer4, layer7,
+};
+use flowscope_proto::types::{BoolValue, Timestamp};
+use lru::LruCache;
+
+use super::ParseError;
+use crate::enrich;
+use crate::identity::ClusterState;
+
+/// The event type Hubble gives access-log flows (`MessageTypeAccessLog`).
+pub const ACCESS_LOG_EVENT_TYPE: i32 = 129;
+/// How many open requests are remembered for pairing (Hubble's LRU size).
+pub const REQUEST_CACHE_SIZE: usize = 10_000;
+const REDACTED: &str = "HUBBLE_REDACTED";
+
+/// Sensitive-data handling, as Hubble's `hubble-redact-*` options.
+#[derive(Debug, Clone)]
+pub struct RedactOptions {
+    /// Replace the password of URL user-info with `HUBBLE_REDACTED` (Hubble's default).
+    pub url_user_info: bool,
+    /// Drop the URL query string and fragment.
+    pub url_query: bool,
+    /// Keep only these headers' values (lower-cased names); others are redacted.
+    pub headers_allow: Vec<String>,
+    /// Redact these headers' values (lower-cased names). Ignored when an allow-list is set.
+    pub headers_deny: Vec<String>,
+}
+
+impl Default for RedactOptions {
+    fn default() -> Self {
+        RedactOptions {
+            url_user_info: true,
+            url_query: false,
+            headers_allow: Vec::new(),
+            headers_deny: Vec::new(),
+        }
+    }
+}
+
+struct OpenRequest {
+    time_ns: u64,
+    trace_id: Option<String>,
+}
+
+/// Converts access-log records to flows.
+pub struct L7Parser {
+    redact: RedactOptions,
+    emitter: Emitter,
+    open_requests: LruCache<String, OpenRequest>,
+}
+
+impl L7Parser {
+    pub fn new(redact: RedactOptions) -> Self {
+        L7Parser {
+            redact,
+            emitter: crate::emitter(),
+            open_requests: LruCache::new(
+                NonZeroUsize::new(REQUEST_CACHE_SIZE).unwrap_or(NonZeroUsize::MIN),
+            ),
+        }
+    }
+
+    /// Decodes one serialized `LogEntry` datagram and converts it.
+    pub fn parse_bytes(&mut self, bytes: &[u8], state: &ClusterState) -> Result<Flow, ParseError> {
+        let entry = <LogEntry as prost::Message>::decode(bytes).map_err(ParseError::Protobuf)?;
+        self.parse(&entry, state)
+    }
+
+    pub fn parse(&mut self, entry: &LogEntry, state: &ClusterState) -> Result<Flow, ParseError> {
+        let entry_type = EntryType::try_from(entry.entry_type)
+            .map_err(|_| ParseError::UnknownEntryType(entry.entry_type))?;
+        let (l7_type, verdict) = match entry_type {
+            EntryType::Request => (L7FlowType::Request, Verdict::Forwarded),
+            EntryType::Denied => (L7FlowType::Request, Verdict::Dropped),
+            EntryType::Response => (L7FlowType::Response, Verdict::Forwarded),
+        };
+        let is_reply = l7_type == L7FlowType::Response;
+
+        let src = parse_address(&entry.source_address, "source_address")?;
+        let dst = parse_address(&entry.destination_address, "destination_address")?;
+        let (mut src_id, mut dst_id) = (entry.source_security_id, entry.destination_security_id);
+        // Responses travel back: the flow's source is the request's destination.
+        let (src, dst) = if is_reply {
+            std::mem::swap(&mut src_id, &mut dst_id);
+            (dst, src)
+        } else {
+            (src, dst)
+        };
+
+        let time_ns = if entry.timestamp == 0 {
+            now_ns()
+        } else {
+            entry.timestamp
+        };
+
+        let mut l7 = Layer7 {
+            r#type: l7_type as i32,
+            ..Default::default()
+        };
+        let mut trace_context = None;
+        let summary = match &entry.l7 {
+            Some(log_entry::L7::Http(http)) => {
+                let rec = self.http_record(http);
+                let (latency, trace_id) = self.pair(http, entry_type, time_ns);
+                l7.latency_ns = latency;
+                trace_context = trace_id.map(|trace_id| TraceContext {
+                    parent: Some(TraceParent { trace_id }),
+                });
+                let s = http_summary(&rec, l7_type, latency);
+                l7.record = Some(layer7::Record::Http(rec));
+                s
+            }
+            Some(log_entry::L7::Kafka(k)) => {
+                let rec = Kafka {
+                    error_code: k.error_code,
+                    api_version: k.api_version,
+                    api_key: kafka_api_key_name(k.api_key),
+                    correlation_id: k.correlation_id,
+                    topic: k.topics.first().cloned().unwrap_or_default(),
+                };
+                let s = kafka_summary(&rec, l7_type);
+                l7.record = Some(layer7::Record::Kafka(rec));
+                s
+            }
+            Some(log_entry::L7::GenericL7(g)) => generic_summary(g),
+            None if has_legacy_http(entry) => {
+                let http = legacy_http(entry);
+                let rec = self.http_record(&http);
+                let (latency, trace_id) = self.pair(&http, entry_type, time_ns);
+                l7.latency_ns = latency;
+                trace_context = trace_id.map(|trace_id| TraceContext {
+                    parent: Some(TraceParent { trace_id }),
+                });
+                let s = http_summary(&rec, l7_type, latency);
+                l7.record = Some(layer7::Record::Http(rec));
+                s
+            }
+            None => return Err(ParseError::MissingL7Record),
+        };
+
+        let ip_version = match (src, dst) {
+            (Some(a), _) | (None, Some(a)) if a.is_ipv6() => IpVersion::IPv6,
+            (Some(_), _) | (_, Some(_)) => IpVersion::IPv4,
+            _ => IpVersion::IpNotUsed,
+        };
+        let ip = (src.is_some() || dst.is_some()).then(|| Ip {
+            source: src.map(|a| a.ip().to_string()).unwrap_or_default(),
+            destination: dst.map(|a| a.ip().to_string()).unwrap_or_default(),
+            ip_version: ip_version as i32,
+            ..Default::default()
+        });
+        let l4 = Layer4 {
+            protocol: Some(layer4::Protocol::Tcp(Tcp {
+                source_port: src.map(|a| u32::from(a.port())).unwrap_or(0),
+                destination_port: dst.map(|a| u32::from(a.port())).unwrap_or(0),
+                flags: None,
+            })),
+        };
+
+        let time = Timestamp {
+            seconds: (time_ns / 1_000_000_000) as i64,
+            nanos: (time_ns % 1_000_000_000) as i32,
+        };
+        Ok(Flow {
+            time: Some(time),
+            uuid: uuid::Uuid::new_v4().to_string(),
+            emitter: Some(self.emitter.clone()),
+            verdict: verdict as i32,
+            ip,
+            l4: Some(l4),
+            source: Some(enrich::endpoint(state, src.map(|a| a.ip()), src_id)),
+            destination: Some(enrich::endpoint(state, dst.map(|a| a.ip()), dst_id)),
+            r#type: FlowType::L7 as i32,
+            node_name: state.node_name().to_string(),
+            l7: Some(l7),
+            reply: is_reply,
+            event_type: Some(CiliumEventType {
+                r#type: ACCESS_LOG_EVENT_TYPE,
+                sub_type: 0,
+            }),
+            traffic_direction: if entry.is_ingress {
+                TrafficDirection::Ingress
+            } else {
+                TrafficDirection::Egress
+            } as i32,
+            is_reply: Some(BoolValue { value: is_reply }),
+            trace_context,
+            summary,
+            ..Default::default()
+        })
+    }
+
+    fn http_record(&self, http: &HttpLogEntry) -> Http {
+        let protocol = match HttpProtocol::try_from(http.http_protocol) {
+            Ok(HttpProtocol::Http10) => "HTTP/1",
+            Ok(HttpProtocol::Http11) => "HTTP/1.1",
+            Ok(HttpProtocol::Http2) => "HTTP/2",
+            Err(_) => "Unknown",
+        };
+        let mut headers: Vec<HttpHeader> = http
+            .headers
+            .iter()
+            .map(|kv| HttpHeader {
+                key: kv.key.clone(),
+                value: if self.header_redacted(&kv.key) {
+                    REDACTED.to_string()
+                } else {
+                    kv.value.clone()
+                },
+            })
+            .collect();
+        headers.sort_by(|a, b| a.key.cmp(&b.key));
+        Http {
+            code: http.status,
+            method: http.method.clone(),
+            url: build_url(&http.scheme, &http.host, &http.path, &self.redact),
+            protocol: protocol.to_string(),
+            headers,
+        }
+    }
+
+    fn header_redacted(&self, key: &str) -> bool {
+        let matches = |list: &[String]| list.iter().any(|h| h.eq_ignore_ascii_case(key));
+        if !self.redact.headers_allow.is_empty() {
+            !matches(&self.redact.headers_allow)
+        } else {
+            matches(&self.redact.headers_deny)
+        }
+    }
+
+    /// Remembers a request, or pairs a response with its request: `(latency_ns, trace_id)`.
+    fn pair(
+        &mut self,
+        http: &HttpLogEntry,
+        t: EntryType,
+        time_ns: u64,
+    ) -> (u64, Option<String>) {
+        // Read from the unredacted record: redaction must not break pairing.
+        let find = |name: &str| {
+            http.headers
+                .iter()
+                .find(|kv| kv.key.eq_ignore_ascii_case(name))
+                .map(|kv| kv.value.as_str())
+        };
+        let own_trace = find("traceparent").and_then(trace_id_from_traceparent);
+        let Some(request_id) = find("x-request-id").filter(|v| !v.is_empty()) else {
+            return (0, own_trace);
+        };
+        match t {
+            EntryType::Request | EntryType::Denied => {
+                self.open_requests.put(
+                    request_id.to_string(),
+                    OpenRequest {
+                        time_ns,
+                        trace_id: own_trace.clone(),
+                    },
+                );
+                (0, own_trace)
+            }
+            EntryType::Response => match self.open_requests.pop(request_id) {
+                Some(req) => (
+                    time_ns.saturating_sub(req.time_ns),
+                    own_trace.or(req.trace_id),
+                ),
+                None => (0, own_trace),
+            },
+        }
+    }
+}
+
+/// `ip:port` or `[ipv6]:port`; a bare IP is accepted; empty means absent.
+fn parse_address(s: &str, field: &'static str) -> Result<Option<SocketAddr>, ParseError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(Some(sa));
+    }
+    if let Ok(ip) = s.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+        return Ok(Some(SocketAddr::new(ip, 0)));
+    }
+    Err(ParseError::InvalidAddress {
+        field,
+        value: s.chars().take(64).collect(),
+    })
+}
+
+/// `scheme://host/path` as Go's `url.URL.String()` prints it, after redaction.
+fn build_url(scheme: &str, host: &str, path: &str, redact: &RedactOptions) -> String {
+    let mut host = host.to_string();
+    if redact.url_user_info {
+        if let Some(at) = host.rfind('@') {
+            let (userinfo, rest) = host.split_at(at);
+            if let Some((user, _password)) = userinfo.split_once(':') {
+                host = format!("{user}:{REDACTED}{rest}");
+            }
+        }
+    }
+    let mut path = path.to_string();
+    if redact.url_query {
+        if let Some(i) = path.find(['?', '#']) {
+            path.truncate(i);
+        }
+    }
+    let mut url = String::with_capacity(scheme.len() + host.len() + path.len() + 3);
+    if !scheme.is_empty() {
+        url.push_str(scheme);
+        url.push_str("://");
+    } else if !host.is_empty() {
+        url.push_str("//");
+    }
+    url.push_str(&host);
+    if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
+        url.push('/');
+    }
+    url.push_str(&path);
+    url
+}
+
+/// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`); all-zero ids are invalid.
+fn trace_id_from_traceparent(v: &str) -> Option<String> {
+    let mut parts = v.trim().split('-');
+    let version = parts.next()?;
+    let trace_id = parts.next()?;
+    let span_id = parts.next()?;
+    let flags = parts.next()?;
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    if !hex(version, 2) || version == "ff" || !hex(trace_id, 32) || !hex(span_id, 16) || !hex(flags, 2) {
+        return None;
+    }
+    if trace_id.bytes().all(|b| b == b'0') || span_id.bytes().all(|b| b == b'0') {
+        return None;
+    }
+    Some(trace_id.to_ascii_lowercase())
+}
+
+fn http_summary(rec: &Http, t: L7FlowType, latency_ns: u64) -> String {
+    match t {
+        L7FlowType::Response => format!(
+            "{} {} {}ms ({} {})",
+            rec.protocol,
+            rec.code,
+            latency_ns / 1_000_000,
+            rec.method,
+            rec.url
+        ),
+        _ => format!("{} {} {}", rec.protocol, rec.method, rec.url),
+    }
+}
+
+fn kafka_summary(rec: &Kafka, t: L7FlowType) -> String {
+    match t {
+        L7FlowType::Response => format!(
+            "Kafka response {} correlation id {} topic '{}' return code {}",
+            rec.api_key, rec.correlation_id, rec.topic, rec.error_code
+        ),
+        _ => format!(
+            "Kafka request {} correlation id {} topic '{}'",
+            rec.api_key, rec.correlation_id, rec.topic
+        ),
+    }
+}
+
+fn generic_summary(g: &cilium::L7LogEntry) -> String {
+    let mut fields: Vec<_> = g.fields.iter().collect();
+    fields.sort();
+    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}:{v}")).collect();
+    format!("{} Fields: map[{}]", g.proto, body.join(" "))
+}
+
+/// Kafka API key names as Cilium's Kafka parser prints them.
+fn kafka_api_key_name(key: i32) -> String {
+    const NAMES: &[&str] = &[
+        "produce",
+        "fetch",
+        "offsets",
+        "metadata",
+        "leaderandisr",
+        "stopreplica",
+        "updatemetadata",
+        "controlledshutdown",
+        "offsetcommit",
+        "offsetfetch",
+        "findcoordinator",
+        "joingroup",
+        "heartbeat",
+        "leavegroup",
+        "syncgroup",
+        "describegroups",
+        "listgroups",
+        "saslhandshake",
+        "apiversions",
+        "createtopics",
+        "deletetopics",
+    ];
+    usize::try_from(key)
+        .ok()
+        .and_then(|i| NAMES.get(i))
+        .map_or_else(|| key.to_string(), |n| (*n).to_string())
+}
+
+#[allow(deprecated)]
+fn has_legacy_http(e: &LogEntry) -> bool {
+    !e.method.is_empty() || !e.path.is_empty() || !e.host.is_empty() || e.status != 0
+}
+
+/// Old proxies put HTTP fields at the top level of the entry.
+#[allow(deprecated)]
+fn legacy_http(e: &LogEntry) -> HttpLogEntry {
+    HttpLogEntry {
+        http_protocol: e.http_protocol,
+        scheme: e.scheme.clone(),
+        host: e.host.clone(),
+        path: e.path.clone(),
+        method: e.method.clone(),
+        headers: e.headers.clone(),
+        status: e.status,
+        ..Default::default()
+    }
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
+}
+
+/// Helpers to build access-log records, shared by tests and benchmarks.
+pub mod build {
+    use flowscope_proto::cilium::{EntryType, HttpLogEntry, HttpProtocol, KeyValue, LogEntry, log_entry};
+
+    /// An HTTP/1.1 access-log entry.
+    #[allow(clippy::too_many_arguments)]
+    pub fn http_entry(
+        t: EntryType,
+        timestamp_ns: u64,
+        src: &str,
+        src_id: u32,
+        dst: &str,
+        dst_id: u32,
+        method: &str,
+        host: &str,
+        path: &str,
+        status: u32,
+        headers: &[(&str, &str)],
+    ) -> LogEntry {
+        LogEntry {
+            timestamp: timestamp_ns,
+            is_ingress: true,
+            entry_type: t as i32,
+            source_security_id: src_id,
+            destination_security_id: dst_id,
+            source_address: src.to_string(),
+            destination_address: dst.to_string(),
+            l7: Some(log_entry::L7::Http(HttpLogEntry {
+                http_protocol: HttpProtocol::Http11 as i32,
+                scheme: "http".to_string(),
+                host: host.to_string(),
+                path: path.to_string(),
+                method: method.to_string(),
+                status,
+                headers: headers
+                    .iter()
+                    .map(|(k, v)| KeyValue {
+                        key: (*k).to_string(),
+                        value: (*v).to_string(),
+                    })
+                    .collect(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build::http_entry;
+    use super::*;
+    use flowscope_proto::json;
+
+    const T0: u64 = 1_692_805_406_000_000_000; // 2023-08-23T15:43:26Z
+
+    fn state() -> ClusterState {
+        ClusterState::parse(
+            "node_name: kind-worker\nendpoints:\n  - name: details-v1-abc\n    namespace: default\n    labels: {app: details}\n    ips: [10.244.1.7]\n    identity: 25001\n    endpoint_id: 2345\n    workload: details-v1\n",
+        )
+        .expect("state")
+    }
+
+    fn seed_denied() -> LogEntry {
+        http_entry(
+            EntryType::Denied,
+            T0,
+            "127.0.0.1:32848",
+            8,
+            "127.0.0.1:12412",
+            2,
+            "GET",
+            "192.168.10.211",
+            "/details/1",
+            0,
+            &[
+                ("X-Request-Id", "abc"),
+                ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            ],
+        )
+    }
+
+    #[test]
+    fn denied_request_is_an_http_request_dropped() {
+        let mut p = L7Parser::new(RedactOptions::default());
+        let f = p.parse(&seed_denied(), &state()).expect("parse");
+        assert_eq!(f.verdict, Verdict::Dropped as i32);
+        assert_eq!(f.summary, "HTTP/1.1 GET http://192.168.10.211/details/1");
+        assert_eq!(f.source.as_ref().map(|e| e.identity), Some(8));
+        assert_eq!(
+            f.source.as_ref().map(|e| e.labels.clone()),
+            Some(vec!["reserved:ingress".to_string()])
+        );
+        assert_eq!(f.destination.as_ref().map(|e| e.identity), Some(2));
+        assert_eq!(f.is_reply, Some(BoolValue { value: false }));
+        assert_eq!(f.event_type.as_ref().map(|e| e.r#type), Some(129));
+        assert_eq!(f.node_name, "kind-worker");
+        assert_eq!(
+            f.trace_context
+                .as_ref()
+                .and_then(|t| t.parent.as_ref())
+                .map(|p| p.trace_id.as_str()),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        let mut f2 = f.clone();
+        f2.uuid.clear();
+        f2.emitter = None;
+        assert_eq!(
+            json::to_string(&f2),
+            r#"{"time":"2023-08-23T15:43:26Z","verdict":"DROPPED","IP":{"source":"127.0.0.1","destination":"127.0.0.1","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":32848,"destination_port":12412}},"source":{"identity":8,"labels":["reserved:ingress"]},"destination":{"identity":2,"labels":["reserved:world"]},"Type":"L7","node_name":"kind-worker","l7":{"type":"REQUEST","http":{"method":"GET","url":"http://192.168.10.211/details/1","protocol":"HTTP/1.1","headers":[{"key":"X-Request-Id","value":"abc"},{"key":"traceparent","value":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}]}},"event_type":{"type":129},"traffic_direction":"INGRESS","is_reply":false,"trace_context":{"parent":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}},"Summary":"HTTP/1.1 GET http://192.168.10.211/details/1"}"#
+        );
+    }
+
+    #[test]
+    fn response_is_swapped_paired_and_timed() {
+        let mut p = L7Parser::new(RedactOptions::default());
+        let s = state();
+        p.parse(&seed_denied(), &s).expect("request");
+        let mut resp = seed_denied();
+        resp.entry_type = EntryType::Response as i32;
+        resp.timestamp = T0 + 1_500_000;
+        if let Some(log_entry::L7::Http(h)) = resp.l7.as_mut() {
+            h.status = 403;
+            h.headers.retain(|kv| kv.key == "X-Request-Id");
+        }
+        let f = p.parse(&resp, &s).expect("response");
+        assert_eq!(f.verdict, Verdict::Forwarded as i32);
+        assert_eq!(f.source.as_ref().map(|e| e.identity), Some(2), "swapped");
+        assert_eq!(f.destination.as_ref().map(|e| e.identity), Some(8));
+        let ip = f.ip.as_ref().expect("ip");
+        assert_eq!((ip.source.as_str(), ip.destination.as_str()), ("127.0.0.1", "127.0.0.1"));
+        match f.l4.as_ref().and_then(|l| l.protocol.as_ref()) {
+            Some(layer4::Protocol::Tcp(t)) => {
+                assert_eq!((t.source_port, t.destination_port), (12412, 32848))
+            }
+            other => panic!("{other:?}"),
+        }
+        let l7 = f.l7.as_ref().expect("l7");
+        assert_eq!(l7.latency_ns, 1_500_000);
+        assert_eq!(l7.r#type, L7FlowType::Response as i32);
+        assert_eq!(f.summary, "HTTP/1.1 403 1ms (GET http://192.168.10.211/details/1)");
+        assert_eq!(f.is_reply, Some(BoolValue { value: true }));
+        assert!(f.reply);
+        assert!(f.trace_context.is_some(), "trace context copied from the request");
+        // A second response with the same id has nothing to pair with.
+        let f = p.parse(&resp, &s).expect("response");
+        assert_eq!(f.l7.as_ref().map(|l| l.latency_ns), Some(0));
+    }
+
+    #[test]
+    fn endpoints_are_enriched_by_ip() {
+        let mut p = L7Parser::new(RedactOptions::default());
+        let e = http_entry(
+            EntryType::Request,
+            T0,
+            "10.0.0.1:40000",
+            0,
+            "10.244.1.7:9080",
+            0,
+            "GET",
+            "details:9080",
+            "/details/1",
+            0,
+            &[],
+        );
+        let f = p.parse(&e, &state()).expect("parse");
+        let src = f.source.expect("src");
+        let dst = f.destination.expect("dst");
+        assert_eq!(src.identity, 2);
+        assert_eq!(dst.identity, 25001);
+        assert_eq!(dst.pod_name, "details-v1-abc");
+        assert_eq!(dst.namespace, "default");
+        assert_eq!(dst.id, 2345);
+    }
+
+    #[test]
+    fn redaction() {
+        let mut e = seed_denied();
+        if let Some(log_entry::L7::Http(h)) = e.l7.as_mut() {
+            h.host = "bob:secret@example.com".into();
+            h.path = "/p?token=1#frag".into();
+            h.headers.push(cilium::KeyValue {
+                key: "Authorization".into(),
+                value: "Bearer x".into(),
+            });
+        }
+        let mut p = L7Parser::new(RedactOptions::default());
+        let f = p.parse(&e, &state()).expect("parse");
+        let http = |f: &Flow| match f.l7.as_ref().and_then(|l| l.record.as_ref()) {
+            Some(layer7::Record::Http(h)) => h.clone(),
+            _ => panic!("no http"),
+        };
+        assert_eq!(http(&f).url, "http://bob:HUBBLE_REDACTED@example.com/p?token=1#frag");
+
+        let mut p = L7Parser::new(RedactOptions {
+            url_query: true,
+            headers_deny: vec!["authorization".into()],
+            ..Default::default()
+        });
+        let h = http(&p.parse(&e, &state()).expect("parse"));
+        assert_eq!(h.url, "http://bob:HUBBLE_REDACTED@example.com/p");
+        let auth = h.headers.iter().find(|kv| kv.key == "Authorization").expect("auth");
+        assert_eq!(auth.value, "HUBBLE_REDACTED");
+
+        let mut p = L7Parser::new(RedactOptions {
+            headers_allow: vec!["x-request-id".into()],
+            ..Default::default()
+        });
+        let h = http(&p.parse(&e, &state()).expect("parse"));
+        for kv in &h.headers {
+            if kv.key == "X-Request-Id" {
+                assert_eq!(kv.value, "abc");
+            } else {
+                assert_eq!(kv.value, "HUBBLE_REDACTED", "{}", kv.key);
+            }
+        }
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        let mut p = L7Parser::new(RedactOptions::default());
+        let s = state();
+        assert!(matches!(p.parse_bytes(&[0xff, 0xff, 0xff], &s), Err(ParseError::Protobuf(_))));
+        let mut e = seed_denied();
+        e.source_address = "not-an-address".into();
+        assert!(matches!(p.parse(&e, &s), Err(ParseError::InvalidAddress { .. })));
+        let mut e = seed_denied();
+        e.l7 = None;
+        assert!(matches!(p.parse(&e, &s), Err(ParseError::MissingL7Record)));
+        let mut e = seed_denied();
+        e.entry_type = 9;
+        assert!(matches!(p.parse(&e, &s), Err(ParseError::UnknownEntryType(9))));
+        // Truncated encodings of a valid record never panic.
+        let bytes = prost::Message::encode_to_vec(&seed_denied());
+        for n in 0..bytes.len() {
+            let _ = p.parse_bytes(&bytes[..n], &s);
+        }
+    }
+
+    #[test]
+    fn traceparent_validation() {
+        assert_eq!(
+            trace_id_from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
+        assert_eq!(trace_id_from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
+        assert_eq!(trace_id_from_traceparent("garbage"), None);
+    }
+
+    #[test]
+    fn legacy_top_level_http_fields() {
+        #[allow(deprecated)]
+        let e = LogEntry {
+            entry_type: EntryType::Request as i32,
+            source_address: "10.0.0.1:1".into(),
+            destination_address: "10.0.0.2:80".into(),
+            http_protocol: HttpProtocol::Http2 as i32,
+            scheme: "https".into(),
+            host: "h".into(),
+            path: "/x".into(),
+            method: "POST".into(),
+            timestamp: T0,
+            ..Default::default()
+        };
+        let mut p = L7Parser::new(RedactOptions::default());
+        let f = p.parse(&e, &state()).expect("parse");
+        assert_eq!(f.summary, "HTTP/2 POST https://h/x");
+    }
+}

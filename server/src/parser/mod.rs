@@ -1,0 +1,30 @@
+//! Pure decoders: source records → flows. No I/O; enrichment only through the read-only
+//! [`ClusterState`](crate::identity::ClusterState).
+
+pub mod l7;
+
+/// Why a record could not become a flow. Every variant is counted and the record dropped;
+/// the stream goes on.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("undecodable protobuf: {0}")]
+    Protobuf(#[from] prost::DecodeError),
+    #[error("unknown access-log entry type {0}")]
+    UnknownEntryType(i32),
+    #[error("invalid {field}: {value:?}")]
+    InvalidAddress { field: &'static str, value: String },
+    #[error("access-log entry carries no L7 record")]
+    MissingL7Record,
+}
+
+impl ParseError {
+    /// A short label for the drop counter.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ParseError::Protobuf(_) => "undecodable",
+            ParseError::UnknownEntryType(_)
+            | ParseError::InvalidAddress { .. }
+            | ParseError::MissingL7Record => "invalid",
+        }
+    }
+}

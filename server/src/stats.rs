@@ -1,0 +1,211 @@
+//! flowd's own health counters, registered in the Prometheus registry `/metrics` serves.
+//!
+//! Counters are atomics: sources and the observer bump them without locks.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    pub source: &'static str,
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LostLabels {
+    pub source: &'static str,
+}
+
+pub const ACCESS_LOG: &str = "access_log";
+
+/// Every health series of flowd.
+pub struct Stats {
+    pub received: Family<SourceLabels, Counter>,
+    pub decoded: Family<SourceLabels, Counter>,
+    pub dropped: Family<DropLabels, Counter>,
+    pub lost: Family<LostLabels, Counter>,
+    pub access_log_received: Counter,
+    pub access_log_decoded: Counter,
+    pub access_log_truncated: Counter,
+    pub access_log_undecodable: Counter,
+    pub access_log_invalid: Counter,
+    pub access_log_connections: Gauge,
+    pub lost_observer_queue: Counter,
+    pub lost_ring_buffer: Counter,
+    pub ring_capacity: Gauge,
+    pub ring_writes: Counter,
+    pub grpc_streams_open: Gauge,
+    pub warn_decode: RateLimit,
+    pub warn_source: RateLimit,
+}
+
+impl Stats {
+    pub fn new(registry: &mut Registry) -> Self {
+        let received = Family::<SourceLabels, Counter>::default();
+        let decoded = Family::<SourceLabels, Counter>::default();
+        let dropped = Family::<DropLabels, Counter>::default();
+        let lost = Family::<LostLabels, Counter>::default();
+        let src = |s| SourceLabels { source: s };
+        let drop = |r| DropLabels {
+            source: ACCESS_LOG,
+            reason: r,
+        };
+        let access_log_received = received.get_or_create(&src(ACCESS_LOG)).clone();
+        let access_log_decoded = decoded.get_or_create(&src(ACCESS_LOG)).clone();
+        let access_log_truncated = dropped.get_or_create(&drop("truncated")).clone();
+        let access_log_undecodable = dropped.get_or_create(&drop("undecodable")).clone();
+        let access_log_invalid = dropped.get_or_create(&drop("invalid")).clone();
+        let lost_observer_queue = lost
+            .get_or_create(&LostLabels {
+                source: "observer_events_queue",
+            })
+            .clone();
+        let lost_ring_buffer = lost
+            .get_or_create(&LostLabels {
+                source: "hubble_ring_buffer",
+            })
+            .clone();
+        let stats = Stats {
+            access_log_received,
+            access_log_decoded,
+            access_log_truncated,
+            access_log_undecodable,
+            access_log_invalid,
+            access_log_connections: Gauge::default(),
+            lost_observer_queue,
+            lost_ring_buffer,
+            received,
+            decoded,
+            dropped,
+            lost,
+            ring_capacity: Gauge::default(),
+            ring_writes: Counter::default(),
+            grpc_streams_open: Gauge::default(),
+            warn_decode: RateLimit::default(),
+            warn_source: RateLimit::default(),
+        };
+        let fs = registry.sub_registry_with_prefix("flowscope");
+        fs.register(
+            "source_records_received",
+            "Records received from each source",
+            stats.received.clone(),
+        );
+        fs.register(
+            "source_records_decoded",
+            "Records decoded into flows, per source",
+            stats.decoded.clone(),
+        );
+        fs.register(
+            "source_records_dropped",
+            "Records dropped, per source and reason (truncated, undecodable, invalid)",
+            stats.dropped.clone(),
+        );
+        fs.register(
+            "access_log_connections",
+            "Open access-log producer connections",
+            stats.access_log_connections.clone(),
+        );
+        fs.register(
+            "ring_capacity",
+            "Flows the ring holds when full",
+            stats.ring_capacity.clone(),
+        );
+        fs.register("ring_writes", "Events written to the ring", stats.ring_writes.clone());
+        fs.register(
+            "grpc_streams_open",
+            "GetFlows streams currently open",
+            stats.grpc_streams_open.clone(),
+        );
+        registry
+            .sub_registry_with_prefix("hubble")
+            .register("lost_events", "Lost events, per source", stats.lost.clone());
+        stats
+    }
+
+    pub fn access_log_dropped(&self, reason: &str) -> &Counter {
+        match reason {
+            "truncated" => &self.access_log_truncated,
+            "undecodable" => &self.access_log_undecodable,
+            _ => &self.access_log_invalid,
+        }
+    }
+}
+
+/// At most one warning per interval; the rest are only counted.
+#[derive(Default)]
+pub struct RateLimit {
+    last_secs: AtomicU64,
+    suppressed: AtomicU64,
+}
+
+const WARN_INTERVAL_SECS: u64 = 10;
+
+impl RateLimit {
+    /// True if a warning may be logged now; returns how many were suppressed before it.
+    pub fn allow(&self) -> Option<u64> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0);
+        let last = self.last_secs.load(Ordering::Relaxed);
+        if (last == 0 || now >= last + WARN_INTERVAL_SECS)
+            && self
+                .last_secs
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            return Some(self.suppressed.swap(0, Ordering::Relaxed));
+        }
+        self.suppressed.fetch_add(1, Ordering::Relaxed);
+        None
+    }
+}
+
+/// Logs a warning unless one was logged recently.
+pub fn warn_limited(limit: &RateLimit, msg: std::fmt::Arguments<'_>) {
+    if let Some(suppressed) = limit.allow() {
+        if suppressed > 0 {
+            tracing::warn!(suppressed, "{msg}");
+        } else {
+            tracing::warn!("{msg}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rate_limit_lets_one_through_per_interval() {
+        let r = RateLimit::default();
+        assert_eq!(r.allow(), Some(0));
+        assert_eq!(r.allow(), None);
+        assert_eq!(r.allow(), None);
+    }
+
+    #[test]
+    fn series_are_registered() {
+        let mut reg = Registry::default();
+        let s = Stats::new(&mut reg);
+        s.access_log_truncated.inc();
+        s.lost_ring_buffer.inc();
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &reg).expect("encode");
+        assert!(out.contains(
+            "flowscope_source_records_dropped_total{source=\"access_log\",reason=\"truncated\"} 1"
+        ), "{out}");
+        assert!(out.contains("hubble_lost_events_total{source=\"hubble_ring_buffer\"} 1"), "{out}");
+    }
+}
