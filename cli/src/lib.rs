@@ -1,1 +1,6 @@
 #![doc = include_str!("../README.md")]
+
+pub mod client;
+pub mod flags;
+pub mod printer;
+pub mod request;

@@ -1,1 +1,260 @@
-fn main() {}
+//! flowctl: observe flows from a Hubble-compatible Observer API.
+
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use flowscope_cli::client::{self, REQUEST_TIMEOUT};
+use flowscope_cli::flags::{self, FilterFlags};
+use flowscope_cli::printer::{OutputFormat, Printer, PrinterOptions, TimeFormat, TimeZone};
+use flowscope_cli::request::{self, DEFAULT_FIELD_MASK, SelectorFlags};
+use flowscope_proto::observer::ServerStatusRequest;
+use tokio_stream::StreamExt;
+
+/// Observe flows from flowd, Hubble or Hubble Relay.
+#[derive(Parser, Debug)]
+#[command(name = "flowctl", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Observe flows (history and/or live).
+    Observe(ObserveArgs),
+    /// Health check and server status.
+    Status(ServerArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct ServerArgs {
+    /// Observer API address: host:port or unix:///path.
+    #[arg(long, env = "FLOWCTL_SERVER", default_value = "localhost:4244", global = true)]
+    server: String,
+}
+
+#[derive(Args, Debug)]
+struct ObserveArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    #[command(flatten)]
+    selector: SelectorFlags,
+    #[command(flatten)]
+    filters: FilterFlags,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "compact")]
+    output: OutputFormat,
+    /// Print the node name of each flow.
+    #[arg(long)]
+    print_node_name: bool,
+    /// Time format for compact, dict and table output.
+    #[arg(long, default_value = "StampMilli")]
+    time_format: String,
+    /// Show IP addresses instead of pod names.
+    #[arg(long)]
+    numeric: bool,
+    /// Flow fields to request (json/jsonpb output only).
+    #[arg(long, value_delimiter = ',')]
+    field_mask: Vec<String>,
+    /// Send the default field mask for compact/dict/table output.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    use_default_field_masks: bool,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let result = match cli.command {
+        Command::Observe(args) => {
+            let sub = matches
+                .subcommand_matches("observe")
+                .cloned()
+                .unwrap_or_default();
+            observe(args, &sub).await
+        }
+        Command::Status(args) => status(&args.server).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // A closed stdout (e.g. `| head`) is not an error worth reporting.
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("flowctl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> {
+    let filters = flags::filters_from_matches(matches)?;
+    if args.filters.print_raw_filters {
+        let mut out = std::io::stdout().lock();
+        for (name, list) in [("allowlist", &filters.whitelist), ("denylist", &filters.blacklist)] {
+            writeln!(out, "{name}:")?;
+            for f in list.iter() {
+                writeln!(out, "    - '{}'", flowscope_proto::json::to_string(f))?;
+            }
+        }
+        return Ok(());
+    }
+    if args.output == OutputFormat::Table && args.selector.follow {
+        bail!("output format table is not compatible with follow mode");
+    }
+    let json = matches!(args.output, OutputFormat::Json | OutputFormat::Jsonpb);
+    if !args.field_mask.is_empty() && !json {
+        bail!("--field-mask can only be used with json or jsonpb output");
+    }
+    let mask = if !args.field_mask.is_empty() {
+        Some(args.field_mask.clone())
+    } else if !json && args.use_default_field_masks {
+        Some(DEFAULT_FIELD_MASK.iter().map(|s| s.to_string()).collect())
+    } else {
+        None
+    };
+    let time_format: TimeFormat = args
+        .time_format
+        .parse()
+        .map_err(|e| anyhow::anyhow!("invalid --time-format: {e}"))?;
+    let req = request::build_request(&args.selector, filters, mask, chrono::Utc::now())?;
+
+    let mut client = client::connect(&args.server.server).await?;
+    let stream = client
+        .get_flows(req)
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let opts = PrinterOptions {
+        format: args.output,
+        print_node_name: args.print_node_name,
+        time_format,
+        numeric: args.numeric,
+        time_zone: TimeZone::Utc,
+        debug: false,
+    };
+    let stdout = std::io::stdout();
+    let mut printer = Printer::with_stderr(opts, BufWriter::new(stdout.lock()), std::io::stderr());
+    let follow = args.selector.follow;
+    tokio::pin!(stream);
+    loop {
+        // In follow mode, flush whenever the stream goes quiet so lines appear promptly.
+        let next = if follow {
+            match tokio::time::timeout(std::time::Duration::from_millis(10), stream.next()).await {
+                Ok(n) => n,
+                Err(_) => {
+                    printer.flush()?;
+                    continue;
+                }
+            }
+        } else {
+            stream.next().await
+        };
+        match next {
+            Some(Ok(resp)) => printer.write(&resp)?,
+            Some(Err(status)) => {
+                printer.finish()?;
+                return Err(status_error(status));
+            }
+            None => break,
+        }
+    }
+    printer.finish()?;
+    Ok(())
+}
+
+async fn status(server: &str) -> anyhow::Result<()> {
+    let channel = client::channel(server).await?;
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let check = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        health.check(tonic_health::pb::HealthCheckRequest {
+            service: "hubble.server.Observer".to_string(),
+        }),
+    )
+    .await
+    .context("health check timed out")?
+    .map_err(status_error)?
+    .into_inner();
+    let serving = check.status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "Healthcheck (via {server}): {}",
+        if serving { "Ok" } else { "Not serving" }
+    )?;
+    if !serving {
+        bail!("server is not serving");
+    }
+    let mut observer = flowscope_proto::observer::observer_client::ObserverClient::new(channel);
+    let st = tokio::time::timeout(REQUEST_TIMEOUT, observer.server_status(ServerStatusRequest {}))
+        .await
+        .context("ServerStatus timed out")?
+        .map_err(status_error)?
+        .into_inner();
+    let pct = if st.max_flows > 0 {
+        st.num_flows as f64 / st.max_flows as f64 * 100.0
+    } else {
+        0.0
+    };
+    writeln!(
+        out,
+        "Current/Max Flows: {}/{} ({pct:.2}%)",
+        thousands(st.num_flows),
+        thousands(st.max_flows)
+    )?;
+    let rate = if st.flows_rate > 0.0 {
+        st.flows_rate
+    } else if st.uptime_ns > 0 {
+        st.seen_flows as f64 / (st.uptime_ns as f64 / 1e9)
+    } else {
+        0.0
+    };
+    writeln!(out, "Flows/s: {rate:.2}")?;
+    if let (Some(c), Some(u)) = (st.num_connected_nodes, st.num_unavailable_nodes) {
+        writeln!(out, "Connected Nodes: {}/{}", c.value, c.value + u.value)?;
+        if u.value > 0 {
+            writeln!(out, "Unavailable Nodes: {}", u.value)?;
+            for n in &st.unavailable_nodes {
+                writeln!(out, "  - {n}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn status_error(s: tonic::Status) -> anyhow::Error {
+    // Server messages (e.g. regex errors) may span lines; an error is one line here.
+    let message = s.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    anyhow::anyhow!("{}: {message}", code_name(s.code()))
+}
+
+fn code_name(c: tonic::Code) -> &'static str {
+    match c {
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::Unavailable => "server unavailable",
+        tonic::Code::Unimplemented => "not implemented by the server",
+        tonic::Code::DeadlineExceeded => "deadline exceeded",
+        _ => "request failed",
+    }
+}

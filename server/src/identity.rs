@@ -252,6 +252,10 @@ impl ClusterState {
         }
     }
 
+    pub fn set_node_name(&mut self, name: &str) {
+        self.node_name = name.to_string();
+    }
+
     pub fn node_name(&self) -> &str {
         &self.node_name
     }

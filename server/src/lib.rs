@@ -1,5 +1,7 @@
 #![doc = include_str!("../README.md")]
 
+pub mod api;
+pub mod daemon;
 pub mod enrich;
 pub mod identity;
 pub mod observer;

@@ -1,1 +1,118 @@
-fn main() {}
+//! flowd: the Flowscope server.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use flowscope_server::daemon::{self, Config};
+use flowscope_server::parser::l7::RedactOptions;
+use flowscope_server::source::accesslog::DEFAULT_MAX_RECORD;
+
+/// Flowscope server: Hubble-compatible flows from L7 proxy access logs.
+#[derive(Parser, Debug)]
+#[command(name = "flowd", version)]
+struct Args {
+    /// gRPC Observer API address (TCP); empty disables.
+    #[arg(long, default_value = "127.0.0.1:4244")]
+    listen_address: String,
+    /// Observer API unix socket; empty disables.
+    #[arg(long, default_value = "/run/flowscope/hubble.sock")]
+    unix_socket: String,
+    /// Access-log socket the L7 proxy connects to (SOCK_SEQPACKET).
+    #[arg(long, default_value = "/run/flowscope/access_log.sock")]
+    access_log_socket: PathBuf,
+    /// Largest access-log record accepted; larger ones are counted as truncated.
+    #[arg(long, default_value_t = DEFAULT_MAX_RECORD)]
+    access_log_max_record: usize,
+    /// Cluster-state YAML file (endpoints, labels, identities); reloaded on SIGHUP.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Node name flows carry (default: the state file's, else the hostname).
+    #[arg(long)]
+    node_name: Option<String>,
+    /// Flows kept for GetFlows history: 2^n-1 (4095, 65535, 1048575, ...).
+    #[arg(long, default_value_t = 4095)]
+    buffer_capacity: u64,
+    /// Events queued between sources and the observer before they are counted as lost.
+    #[arg(long, default_value_t = 16384)]
+    event_queue_size: usize,
+    /// Prometheus metrics address; empty disables.
+    #[arg(long, default_value = "127.0.0.1:9965")]
+    metrics_address: String,
+    /// Replace the password of URL user-info with HUBBLE_REDACTED.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    redact_http_userinfo: bool,
+    /// Drop URL query strings and fragments.
+    #[arg(long)]
+    redact_http_urlquery: bool,
+    /// Keep only these HTTP header values (others become HUBBLE_REDACTED); comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    redact_http_headers_allow: Vec<String>,
+    /// Redact these HTTP header values; comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    redact_http_headers_deny: Vec<String>,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "FLOWD_LOG", default_value = "info")]
+    log: String,
+}
+
+fn optional_addr(s: &str, what: &str) -> anyhow::Result<Option<SocketAddr>> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .with_context(|| format!("invalid {what} {s:?}"))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match run(args).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("flowd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let lower = |v: Vec<String>| v.into_iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let cfg = Config {
+        listen_address: optional_addr(&args.listen_address, "--listen-address")?,
+        unix_socket: (!args.unix_socket.is_empty()).then(|| PathBuf::from(&args.unix_socket)),
+        access_log_socket: args.access_log_socket,
+        access_log_max_record: args.access_log_max_record,
+        state_file: args.state,
+        node_name: args.node_name,
+        buffer_capacity: args.buffer_capacity,
+        event_queue_size: args.event_queue_size,
+        metrics_address: optional_addr(&args.metrics_address, "--metrics-address")?,
+        redact: RedactOptions {
+            url_user_info: args.redact_http_userinfo,
+            url_query: args.redact_http_urlquery,
+            headers_allow: lower(args.redact_http_headers_allow),
+            headers_deny: lower(args.redact_http_headers_deny),
+        },
+    };
+    let shutdown = async {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    daemon::run(cfg, shutdown).await?;
+    Ok(())
+}

@@ -1,0 +1,190 @@
+//! flowd's assembly: configuration, start-up order, signals and shutdown.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use prometheus_client::registry::Registry;
+use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
+
+use crate::api;
+use crate::identity::{ClusterState, StateHandle};
+use crate::observer::{Observer, ObserverConfig};
+use crate::parser::l7::RedactOptions;
+use crate::source::accesslog::AccessLogListener;
+use crate::stats::Stats;
+
+/// Everything flowd needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen_address: Option<SocketAddr>,
+    pub unix_socket: Option<PathBuf>,
+    pub access_log_socket: PathBuf,
+    pub access_log_max_record: usize,
+    pub state_file: Option<PathBuf>,
+    pub node_name: Option<String>,
+    pub buffer_capacity: u64,
+    pub event_queue_size: usize,
+    pub metrics_address: Option<SocketAddr>,
+    pub redact: RedactOptions,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    State(#[from] crate::identity::StateError),
+    #[error(transparent)]
+    Ring(#[from] crate::store::RingError),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
+    #[error("cannot listen on {what} {addr}: {source}")]
+    Listen {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("gRPC reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC server: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "localhost".to_string())
+}
+
+fn load_state(cfg: &Config) -> Result<ClusterState, crate::identity::StateError> {
+    let node = cfg.node_name.clone().unwrap_or_else(hostname);
+    let mut state = match &cfg.state_file {
+        Some(path) => ClusterState::load(path)?,
+        None => ClusterState::empty(&node),
+    };
+    if cfg.node_name.is_some() || state.node_name().is_empty() {
+        state.set_node_name(&node);
+    }
+    Ok(state)
+}
+
+/// Runs flowd until `shutdown` resolves.
+pub async fn run(
+    cfg: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), DaemonError> {
+    let state = Arc::new(StateHandle::new(load_state(&cfg)?));
+    let mut registry = Registry::default();
+    let stats = Arc::new(Stats::new(&mut registry));
+    let registry = Arc::new(registry);
+
+    let (observer, sender, handle) = Observer::new(
+        ObserverConfig {
+            ring_capacity: cfg.buffer_capacity,
+            queue_size: cfg.event_queue_size,
+            redact: cfg.redact.clone(),
+        },
+        state.clone(),
+        stats.clone(),
+    )?;
+    let observer_task = tokio::spawn(observer.run());
+
+    let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
+    tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
+    let access_log_task = tokio::spawn(access_log.run(sender, stats.clone(), cfg.access_log_max_record));
+
+    let routes = api::grpc_routes(handle.clone()).await?;
+    let mut servers = tokio::task::JoinSet::new();
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    if let Some(addr) = cfg.listen_address {
+        let listener = TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen {
+            what: "gRPC address",
+            addr: addr.to_string(),
+            source,
+        })?;
+        tracing::info!(address = %addr, "Observer API listening");
+        let routes = routes.clone();
+        let stop = stopped(stop_rx.clone());
+        servers.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+                .await
+        });
+    }
+    if let Some(path) = cfg.unix_socket.clone() {
+        if let Some(parent) = path.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        let _ = std::fs::remove_file(&path);
+        let listener = UnixListener::bind(&path).map_err(|source| DaemonError::Listen {
+            what: "unix socket",
+            addr: path.display().to_string(),
+            source,
+        })?;
+        tracing::info!(path = %path.display(), "Observer API listening");
+        let routes = routes.clone();
+        let stop = stopped(stop_rx.clone());
+        servers.spawn(async move {
+            tonic::transport::Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop)
+                .await
+        });
+    }
+    if let Some(addr) = cfg.metrics_address {
+        let listener = TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen {
+            what: "metrics address",
+            addr: addr.to_string(),
+            source,
+        })?;
+        tracing::info!(address = %addr, "metrics listening");
+        let app = api::metrics::router(registry.clone());
+        let stop = stopped(stop_rx.clone());
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+                tracing::error!(error = %e, "metrics server failed");
+            }
+        });
+    }
+
+    // SIGHUP reloads the cluster state; a bad file keeps the previous one.
+    let reload_cfg = cfg.clone();
+    let reload_state = state.clone();
+    tokio::spawn(async move {
+        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            return;
+        };
+        while hup.recv().await.is_some() {
+            match load_state(&reload_cfg) {
+                Ok(s) => {
+                    tracing::info!(endpoints = s.endpoints().len(), "cluster state reloaded");
+                    reload_state.replace(s);
+                }
+                Err(e) => tracing::error!("reload rejected, previous state stays in force: {e}"),
+            }
+        }
+    });
+
+    tokio::select! {
+        _ = shutdown => {}
+        Some(res) = servers.join_next() => {
+            if let Ok(Err(e)) = res {
+                return Err(e.into());
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    access_log_task.abort();
+    let _ = access_log_task.await;
+    observer_task.abort();
+    while servers.join_next().await.is_some() {}
+    if let Some(path) = &cfg.unix_socket {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
