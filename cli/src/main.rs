@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Observe flows (history and/or live).
-    Observe(ObserveArgs),
+    Observe(Box<ObserveArgs>),
     /// Health check and server status.
     Status(ServerArgs),
 }
@@ -31,7 +31,12 @@ enum Command {
 #[derive(Args, Debug, Clone)]
 struct ServerArgs {
     /// Observer API address: host:port or unix:///path.
-    #[arg(long, env = "FLOWCTL_SERVER", default_value = "localhost:4244", global = true)]
+    #[arg(
+        long,
+        env = "FLOWCTL_SERVER",
+        default_value = "localhost:4244",
+        global = true
+    )]
     server: String,
 }
 
@@ -76,7 +81,7 @@ async fn main() -> ExitCode {
                 .subcommand_matches("observe")
                 .cloned()
                 .unwrap_or_default();
-            observe(args, &sub).await
+            observe(*args, &sub).await
         }
         Command::Status(args) => status(&args.server).await,
     };
@@ -99,7 +104,10 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
     let filters = flags::filters_from_matches(matches)?;
     if args.filters.print_raw_filters {
         let mut out = std::io::stdout().lock();
-        for (name, list) in [("allowlist", &filters.whitelist), ("denylist", &filters.blacklist)] {
+        for (name, list) in [
+            ("allowlist", &filters.whitelist),
+            ("denylist", &filters.blacklist),
+        ] {
             writeln!(out, "{name}:")?;
             for f in list.iter() {
                 writeln!(out, "    - '{}'", flowscope_proto::json::to_string(f))?;
@@ -184,7 +192,8 @@ async fn status(server: &str) -> anyhow::Result<()> {
     .context("health check timed out")?
     .map_err(status_error)?
     .into_inner();
-    let serving = check.status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
+    let serving =
+        check.status == tonic_health::pb::health_check_response::ServingStatus::Serving as i32;
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
@@ -195,11 +204,14 @@ async fn status(server: &str) -> anyhow::Result<()> {
         bail!("server is not serving");
     }
     let mut observer = flowscope_proto::observer::observer_client::ObserverClient::new(channel);
-    let st = tokio::time::timeout(REQUEST_TIMEOUT, observer.server_status(ServerStatusRequest {}))
-        .await
-        .context("ServerStatus timed out")?
-        .map_err(status_error)?
-        .into_inner();
+    let st = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        observer.server_status(ServerStatusRequest {}),
+    )
+    .await
+    .context("ServerStatus timed out")?
+    .map_err(status_error)?
+    .into_inner();
     let pct = if st.max_flows > 0 {
         st.num_flows as f64 / st.max_flows as f64 * 100.0
     } else {
@@ -235,7 +247,7 @@ fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -100,13 +100,31 @@ mod tests {
 
     #[test]
     fn go_protojson_form() {
-        let t = |s, n| serde_json::to_string(&Timestamp { seconds: s, nanos: n }).expect("ser");
+        let t = |s, n| {
+            serde_json::to_string(&Timestamp {
+                seconds: s,
+                nanos: n,
+            })
+            .expect("ser")
+        };
         assert_eq!(t(1_692_805_406, 0), "\"2023-08-23T15:43:26Z\"");
         assert_eq!(t(1_692_805_404, 81_000_000), "\"2023-08-23T15:43:24.081Z\"");
-        assert_eq!(t(1_692_805_404, 80_123_000), "\"2023-08-23T15:43:24.080123Z\"");
-        assert_eq!(t(1_692_805_404, 80_123_456), "\"2023-08-23T15:43:24.080123456Z\"");
+        assert_eq!(
+            t(1_692_805_404, 80_123_000),
+            "\"2023-08-23T15:43:24.080123Z\""
+        );
+        assert_eq!(
+            t(1_692_805_404, 80_123_456),
+            "\"2023-08-23T15:43:24.080123456Z\""
+        );
         let back: Timestamp =
             serde_json::from_str("\"2023-08-23T17:43:24.080123456+02:00\"").expect("de");
-        assert_eq!(back, Timestamp { seconds: 1_692_805_404, nanos: 80_123_456 });
+        assert_eq!(
+            back,
+            Timestamp {
+                seconds: 1_692_805_404,
+                nanos: 80_123_456
+            }
+        );
     }
 }

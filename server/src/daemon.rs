@@ -91,7 +91,8 @@ pub async fn run(
 
     let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
     tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
-    let access_log_task = tokio::spawn(access_log.run(sender, stats.clone(), cfg.access_log_max_record));
+    let access_log_task =
+        tokio::spawn(access_log.run(sender, stats.clone(), cfg.access_log_max_record));
 
     let routes = api::grpc_routes(handle.clone()).await?;
     let mut servers = tokio::task::JoinSet::new();
@@ -100,11 +101,13 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     if let Some(addr) = cfg.listen_address {
-        let listener = TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen {
-            what: "gRPC address",
-            addr: addr.to_string(),
-            source,
-        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                what: "gRPC address",
+                addr: addr.to_string(),
+                source,
+            })?;
         tracing::info!(address = %addr, "Observer API listening");
         let routes = routes.clone();
         let stop = stopped(stop_rx.clone());
@@ -136,16 +139,21 @@ pub async fn run(
         });
     }
     if let Some(addr) = cfg.metrics_address {
-        let listener = TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen {
-            what: "metrics address",
-            addr: addr.to_string(),
-            source,
-        })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                what: "metrics address",
+                addr: addr.to_string(),
+                source,
+            })?;
         tracing::info!(address = %addr, "metrics listening");
         let app = api::metrics::router(registry.clone());
         let stop = stopped(stop_rx.clone());
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+            if let Err(e) = axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+            {
                 tracing::error!(error = %e, "metrics server failed");
             }
         });

@@ -418,10 +418,19 @@ endpoints:
     fn loads_endpoints_and_derives_shared_identities() {
         let s = ClusterState::parse(STATE).expect("parse");
         assert_eq!(s.node_name(), "kind-worker");
-        let a = s.endpoint_by_ip(&"10.244.1.10".parse().expect("ip")).expect("a");
-        let b = s.endpoint_by_ip(&"10.244.2.10".parse().expect("ip")).expect("b");
-        let v6 = s.endpoint_by_ip(&"fd00::10".parse().expect("ip")).expect("v6");
-        assert_eq!(a.identity, b.identity, "identical label sets share an identity");
+        let a = s
+            .endpoint_by_ip(&"10.244.1.10".parse().expect("ip"))
+            .expect("a");
+        let b = s
+            .endpoint_by_ip(&"10.244.2.10".parse().expect("ip"))
+            .expect("b");
+        let v6 = s
+            .endpoint_by_ip(&"fd00::10".parse().expect("ip"))
+            .expect("v6");
+        assert_eq!(
+            a.identity, b.identity,
+            "identical label sets share an identity"
+        );
         assert!(a.identity >= 256);
         assert_eq!(v6.pod_name, a.pod_name);
         assert_eq!(
@@ -433,13 +442,21 @@ endpoints:
             ]
         );
         assert_eq!(a.endpoint_id, Some(1234));
-        assert_eq!(a.workloads, vec![("details-v1".into(), "Deployment".into())]);
+        assert_eq!(
+            a.workloads,
+            vec![("details-v1".into(), "Deployment".into())]
+        );
         assert_eq!(a.cluster_name, "default");
         assert_eq!(b.endpoint_id, None);
         assert!(b.workloads.is_empty(), "remote endpoints carry no workload");
-        let p = s.endpoint_by_ip(&"10.244.1.11".parse().expect("ip")).expect("p");
+        let p = s
+            .endpoint_by_ip(&"10.244.1.11".parse().expect("ip"))
+            .expect("p");
         assert_eq!(p.identity, 25000);
-        assert_eq!(p.workloads, vec![("productpage".into(), "StatefulSet".into())]);
+        assert_eq!(
+            p.workloads,
+            vec![("productpage".into(), "StatefulSet".into())]
+        );
         assert_eq!(
             s.labels_for_identity(8).map(|l| l.to_vec()),
             Some(vec!["reserved:ingress".to_string()])

@@ -84,7 +84,11 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
-    let lower = |v: Vec<String>| v.into_iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+    let lower = |v: Vec<String>| {
+        v.into_iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect()
+    };
     let cfg = Config {
         listen_address: optional_addr(&args.listen_address, "--listen-address")?,
         unix_socket: (!args.unix_socket.is_empty()).then(|| PathBuf::from(&args.unix_socket)),
@@ -103,10 +107,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     let shutdown = async {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

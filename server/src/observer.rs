@@ -219,7 +219,10 @@ impl Observer {
     fn write_flow(&mut self, flow: Flow) {
         {
             let mut ns = lock(&self.handle.namespaces);
-            for ep in [flow.source.as_ref(), flow.destination.as_ref()].into_iter().flatten() {
+            for ep in [flow.source.as_ref(), flow.destination.as_ref()]
+                .into_iter()
+                .flatten()
+            {
                 if !ep.namespace.is_empty() {
                     let key = (ep.cluster_name.clone(), ep.namespace.clone());
                     match ns.get_mut(&key) {

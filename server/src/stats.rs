@@ -121,15 +121,21 @@ impl Stats {
             "Flows the ring holds when full",
             stats.ring_capacity.clone(),
         );
-        fs.register("ring_writes", "Events written to the ring", stats.ring_writes.clone());
+        fs.register(
+            "ring_writes",
+            "Events written to the ring",
+            stats.ring_writes.clone(),
+        );
         fs.register(
             "grpc_streams_open",
             "GetFlows streams currently open",
             stats.grpc_streams_open.clone(),
         );
-        registry
-            .sub_registry_with_prefix("hubble")
-            .register("lost_events", "Lost events, per source", stats.lost.clone());
+        registry.sub_registry_with_prefix("hubble").register(
+            "lost_events",
+            "Lost events, per source",
+            stats.lost.clone(),
+        );
         stats
     }
 
@@ -206,6 +212,9 @@ mod tests {
         assert!(out.contains(
             "flowscope_source_records_dropped_total{source=\"access_log\",reason=\"truncated\"} 1"
         ), "{out}");
-        assert!(out.contains("hubble_lost_events_total{source=\"hubble_ring_buffer\"} 1"), "{out}");
+        assert!(
+            out.contains("hubble_lost_events_total{source=\"hubble_ring_buffer\"} 1"),
+            "{out}"
+        );
     }
 }

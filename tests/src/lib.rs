@@ -160,10 +160,10 @@ impl Flowd {
         }
     }
 
-    /// A gRPC client over the unix socket.
-    pub async fn client(&self) -> ObserverClient<Channel> {
+    /// A gRPC channel over the unix socket.
+    pub async fn channel(&self) -> Channel {
         let path = self.grpc_socket.clone();
-        let channel = Endpoint::try_from("http://flowd.invalid")
+        Endpoint::try_from("http://flowd.invalid")
             .unwrap()
             .connect_with_connector(tower::service_fn(move |_: Uri| {
                 let path = path.clone();
@@ -173,8 +173,12 @@ impl Flowd {
                 }
             }))
             .await
-            .unwrap();
-        ObserverClient::new(channel)
+            .unwrap()
+    }
+
+    /// An Observer client over the unix socket.
+    pub async fn client(&self) -> ObserverClient<Channel> {
+        ObserverClient::new(self.channel().await)
     }
 
     /// Runs `flowctl` with `args` against this flowd.

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use flowscope_proto::cilium::EntryType;
-use flowscope_proto::flow::{FlowFilter, HttpHeader, LostEventSource, Verdict};
+use flowscope_proto::flow::{FlowFilter, LostEventSource};
 use flowscope_proto::observer::{GetFlowsRequest, get_flows_response::ResponseTypes};
 use flowscope_proto::types::Timestamp;
 use flowscope_server::parser::l7::build::http_entry;
@@ -48,18 +48,90 @@ fn scenario() -> Vec<Vec<Vec<u8>>> {
     let host = "192.168.10.211";
     // Producer 1: the denied request and Envoy's 403.
     let p1 = vec![
-        enc(&http_entry(EntryType::Denied, T0, "127.0.0.1:32848", 8, "127.0.0.1:12412", 2, "GET", host, "/details/1", 0, &denied_hdrs)),
-        enc(&http_entry(EntryType::Response, T0 + MS, "127.0.0.1:32848", 8, "127.0.0.1:12412", 2, "GET", host, "/details/1", 403, &denied_hdrs)),
+        enc(&http_entry(
+            EntryType::Denied,
+            T0,
+            "127.0.0.1:32848",
+            8,
+            "127.0.0.1:12412",
+            2,
+            "GET",
+            host,
+            "/details/1",
+            0,
+            &denied_hdrs,
+        )),
+        enc(&http_entry(
+            EntryType::Response,
+            T0 + MS,
+            "127.0.0.1:32848",
+            8,
+            "127.0.0.1:12412",
+            2,
+            "GET",
+            host,
+            "/details/1",
+            403,
+            &denied_hdrs,
+        )),
     ];
     // Producer 2: world -> ingress, forwarded, with its response 12 ms later.
     let p2 = vec![
-        enc(&http_entry(EntryType::Request, T0 + 10 * MS, "192.0.2.10:40000", 2, "10.0.0.1:80", 8, "GET", host, "/productpage", 0, &ok_hdrs)),
-        enc(&http_entry(EntryType::Response, T0 + 22 * MS, "192.0.2.10:40000", 2, "10.0.0.1:80", 8, "GET", host, "/productpage", 200, &ok_hdrs)),
+        enc(&http_entry(
+            EntryType::Request,
+            T0 + 10 * MS,
+            "192.0.2.10:40000",
+            2,
+            "10.0.0.1:80",
+            8,
+            "GET",
+            host,
+            "/productpage",
+            0,
+            &ok_hdrs,
+        )),
+        enc(&http_entry(
+            EntryType::Response,
+            T0 + 22 * MS,
+            "192.0.2.10:40000",
+            2,
+            "10.0.0.1:80",
+            8,
+            "GET",
+            host,
+            "/productpage",
+            200,
+            &ok_hdrs,
+        )),
     ];
     // Producer 3: ingress -> details pod (identity from the state file by IP).
     let p3 = vec![
-        enc(&http_entry(EntryType::Request, T0 + 11 * MS, "10.0.0.1:50000", 8, "10.244.1.7:9080", 0, "GET", "details:9080", "/details/1", 0, &ok_hdrs)),
-        enc(&http_entry(EntryType::Response, T0 + 15 * MS, "10.0.0.1:50000", 8, "10.244.1.7:9080", 0, "GET", "details:9080", "/details/1", 200, &ok_hdrs)),
+        enc(&http_entry(
+            EntryType::Request,
+            T0 + 11 * MS,
+            "10.0.0.1:50000",
+            8,
+            "10.244.1.7:9080",
+            0,
+            "GET",
+            "details:9080",
+            "/details/1",
+            0,
+            &ok_hdrs,
+        )),
+        enc(&http_entry(
+            EntryType::Response,
+            T0 + 15 * MS,
+            "10.0.0.1:50000",
+            8,
+            "10.244.1.7:9080",
+            0,
+            "GET",
+            "details:9080",
+            "/details/1",
+            200,
+            &ok_hdrs,
+        )),
     ];
     vec![p1, p2, p3]
 }
@@ -78,7 +150,12 @@ fn feed(flowd: &Flowd, streams: Vec<Vec<Vec<u8>>>) {
     });
     let series = r#"flowscope_source_records_decoded_total{source="access_log"}"#;
     let got = flowd.wait_metric(series, total as f64);
-    assert_eq!(got, total as f64, "all records decoded; log:\n{}", flowd.log());
+    assert_eq!(
+        got,
+        total as f64,
+        "all records decoded; log:\n{}",
+        flowd.log()
+    );
 }
 
 fn stdout_lines(out: &std::process::Output) -> Vec<String> {
@@ -108,7 +185,7 @@ fn compact_and_jsonpb_output_of_the_seed_scenario() {
     feed(&flowd, scenario());
 
     let compact = stdout_lines(&flowd.flowctl(&["observe", "--all", "-o", "compact"]));
-    let expected = vec![
+    let expected = [
         "Aug 23 15:43:24.080: 127.0.0.1:32848 (ingress) -> 127.0.0.1:12412 (world) http-request DROPPED (HTTP/1.1 GET http://192.168.10.211/details/1)",
         "Aug 23 15:43:24.081: 127.0.0.1:32848 (ingress) <- 127.0.0.1:12412 (world) http-response FORWARDED (HTTP/1.1 403 1ms (GET http://192.168.10.211/details/1))",
         "Aug 23 15:43:24.090: 192.0.2.10:40000 (world) -> 10.0.0.1:80 (ingress) http-request FORWARDED (HTTP/1.1 GET http://192.168.10.211/productpage)",
@@ -121,11 +198,18 @@ fn compact_and_jsonpb_output_of_the_seed_scenario() {
         sorted(expected.iter().map(|s| s.to_string()).collect())
     );
     // Within one producer, order is kept: the 403 follows the denied request.
-    let denied = compact.iter().position(|l| l.contains("http-request DROPPED")).unwrap();
-    let resp = compact.iter().position(|l| l.contains("HTTP/1.1 403")).unwrap();
+    let denied = compact
+        .iter()
+        .position(|l| l.contains("http-request DROPPED"))
+        .unwrap();
+    let resp = compact
+        .iter()
+        .position(|l| l.contains("HTTP/1.1 403"))
+        .unwrap();
     assert!(denied < resp);
 
-    let jsonpb = stdout_lines(&flowd.flowctl(&["observe", "--all", "-o", "jsonpb", "--verdict", "DROPPED"]));
+    let jsonpb =
+        stdout_lines(&flowd.flowctl(&["observe", "--all", "-o", "jsonpb", "--verdict", "DROPPED"]));
     assert_eq!(jsonpb.len(), 1);
     let mut v: serde_json::Value = serde_json::from_str(&jsonpb[0]).unwrap();
     let flow = v["flow"].as_object_mut().unwrap();
@@ -136,11 +220,25 @@ fn compact_and_jsonpb_output_of_the_seed_scenario() {
 
     // The details response, as JSON: latency, trace context, pod enrichment, reply.
     let lines = stdout_lines(&flowd.flowctl(&[
-        "observe", "--all", "-o", "jsonpb", "--to-pod", "default/details", "--http-status", "200",
+        "observe",
+        "--all",
+        "-o",
+        "jsonpb",
+        "--to-pod",
+        "default/details",
+        "--http-status",
+        "200",
     ]));
     assert_eq!(lines.len(), 0, "responses go from the pod, not to it");
     let lines = stdout_lines(&flowd.flowctl(&[
-        "observe", "--all", "-o", "jsonpb", "--from-pod", "default/details", "--http-status", "200",
+        "observe",
+        "--all",
+        "-o",
+        "jsonpb",
+        "--from-pod",
+        "default/details",
+        "--http-status",
+        "200",
     ]));
     assert_eq!(lines.len(), 1, "{lines:?}");
     let v: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
@@ -154,23 +252,42 @@ fn compact_and_jsonpb_output_of_the_seed_scenario() {
     assert_eq!(f["source"]["workloads"][0]["name"], "details-v1");
     assert_eq!(
         f["source"]["labels"],
-        serde_json::json!(["k8s:app=details", "k8s:io.kubernetes.pod.namespace=default", "k8s:version=v1"])
+        serde_json::json!([
+            "k8s:app=details",
+            "k8s:io.kubernetes.pod.namespace=default",
+            "k8s:version=v1"
+        ])
     );
-    assert_eq!(f["trace_context"]["parent"]["trace_id"], "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_eq!(f["Summary"], "HTTP/1.1 200 4ms (GET http://details:9080/details/1)");
+    assert_eq!(
+        f["trace_context"]["parent"]["trace_id"],
+        "4bf92f3577b34da6a3ce929d0e0e4736"
+    );
+    assert_eq!(
+        f["Summary"],
+        "HTTP/1.1 200 4ms (GET http://details:9080/details/1)"
+    );
 
     // Other formats print the same flows.
-    let dict = String::from_utf8(flowd.flowctl(&["observe", "--all", "-o", "dict", "--verdict", "DROPPED"]).stdout).unwrap();
+    let dict = String::from_utf8(
+        flowd
+            .flowctl(&["observe", "--all", "-o", "dict", "--verdict", "DROPPED"])
+            .stdout,
+    )
+    .unwrap();
     assert_eq!(
         dict,
         "  TIMESTAMP: Aug 23 15:43:24.080\n     SOURCE: 127.0.0.1:32848\nDESTINATION: 127.0.0.1:12412\n       TYPE: http-request\n    VERDICT: DROPPED\n    SUMMARY: HTTP/1.1 GET http://192.168.10.211/details/1\n"
     );
-    let table = stdout_lines(&flowd.flowctl(&["observe", "--all", "-o", "table", "--identity", "world"]));
+    let table =
+        stdout_lines(&flowd.flowctl(&["observe", "--all", "-o", "table", "--identity", "world"]));
     assert_eq!(table.len(), 5, "{table:?}");
     assert!(table[0].starts_with("TIMESTAMP "), "{table:?}");
 
     let status = stdout_lines(&flowd.flowctl(&["status"]));
-    assert_eq!(status[0], format!("Healthcheck (via {}): Ok", flowd.server_arg()));
+    assert_eq!(
+        status[0],
+        format!("Healthcheck (via {}): Ok", flowd.server_arg())
+    );
     assert_eq!(status[1], "Current/Max Flows: 6/4,095 (0.15%)");
     assert!(status[2].starts_with("Flows/s: "));
 }
@@ -247,12 +364,28 @@ fn every_filter_flag_narrows_the_result() {
     assert_eq!(count(&flowd, &["--allowlist", r#"{"reply":[true]}"#]), 3);
     assert_eq!(count(&flowd, &["--allowlist", r#"{"reply":[false]}"#]), 3);
     assert_eq!(
-        count(&flowd, &["--allowlist", r#"{"verdict":["DROPPED"]}"#, "--allowlist", r#"{"http_status_code":["200"]}"#]),
+        count(
+            &flowd,
+            &[
+                "--allowlist",
+                r#"{"verdict":["DROPPED"]}"#,
+                "--allowlist",
+                r#"{"http_status_code":["200"]}"#
+            ]
+        ),
         3,
         "whitelist filters OR"
     );
     assert_eq!(
-        count(&flowd, &["--allowlist", r#"{"source_identity":[2]}"#, "--denylist", r#"{"http_status_code":["403"]}"#]),
+        count(
+            &flowd,
+            &[
+                "--allowlist",
+                r#"{"source_identity":[2]}"#,
+                "--denylist",
+                r#"{"http_status_code":["403"]}"#
+            ]
+        ),
         1,
         "blacklist subtracts"
     );
@@ -263,20 +396,39 @@ async fn invalid_filters_are_invalid_argument() {
     let flowd = Flowd::start(FlowdOptions::default());
     let mut client = flowd.client().await;
     let bad = [
-        FlowFilter { http_path: vec!["(".into()], ..Default::default() },
-        FlowFilter { protocol: vec!["carrier-pigeon".into()], ..Default::default() },
-        FlowFilter { source_ip: vec!["10.0.0.300".into()], ..Default::default() },
-        FlowFilter { http_status_code: vec!["99".into()], ..Default::default() },
+        FlowFilter {
+            http_path: vec!["(".into()],
+            ..Default::default()
+        },
+        FlowFilter {
+            protocol: vec!["carrier-pigeon".into()],
+            ..Default::default()
+        },
+        FlowFilter {
+            source_ip: vec!["10.0.0.300".into()],
+            ..Default::default()
+        },
+        FlowFilter {
+            http_status_code: vec!["99".into()],
+            ..Default::default()
+        },
     ];
     for f in bad {
         let err = client
-            .get_flows(GetFlowsRequest { whitelist: vec![f.clone()], ..Default::default() })
+            .get_flows(GetFlowsRequest {
+                whitelist: vec![f.clone()],
+                ..Default::default()
+            })
             .await
             .expect_err("must be rejected");
         assert_eq!(err.code(), tonic::Code::InvalidArgument, "{f:?}: {err}");
     }
     let err = client
-        .get_flows(GetFlowsRequest { first: true, follow: true, ..Default::default() })
+        .get_flows(GetFlowsRequest {
+            first: true,
+            follow: true,
+            ..Default::default()
+        })
         .await
         .expect_err("first+follow");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
@@ -296,25 +448,46 @@ async fn follow_last_first_since_until_and_lost_events() {
     });
     let p = flowd.producer();
     for i in 0..10u64 {
-        p.send(&enc(&http_entry(EntryType::Request, T0 + i * 1_000 * MS, "192.0.2.1:1000", 2, "10.0.0.1:80", 8, "GET", "h", &format!("/{i}"), 0, &[]))).unwrap();
+        p.send(&enc(&http_entry(
+            EntryType::Request,
+            T0 + i * 1_000 * MS,
+            "192.0.2.1:1000",
+            2,
+            "10.0.0.1:80",
+            8,
+            "GET",
+            "h",
+            &format!("/{i}"),
+            0,
+            &[],
+        )))
+        .unwrap();
     }
-    flowd.wait_metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#, 10.0);
+    flowd.wait_metric(
+        r#"flowscope_source_records_decoded_total{source="access_log"}"#,
+        10.0,
+    );
     let mut client = flowd.client().await;
     let paths = |resps: Vec<flowscope_proto::observer::GetFlowsResponse>| -> Vec<String> {
         resps
             .into_iter()
             .filter_map(|r| match r.response_types {
-                Some(ResponseTypes::Flow(f)) => Some(f.l7.and_then(|l| match l.record {
-                    Some(flowscope_proto::flow::layer7::Record::Http(h)) => Some(h.url),
-                    _ => None,
-                }).unwrap_or_default()),
+                Some(ResponseTypes::Flow(f)) => Some(
+                    f.l7.and_then(|l| match l.record {
+                        Some(flowscope_proto::flow::layer7::Record::Http(h)) => Some(h.url),
+                        _ => None,
+                    })
+                    .unwrap_or_default(),
+                ),
                 _ => None,
             })
             .map(|u| u.trim_start_matches("http://h").to_string())
             .collect()
     };
     async fn collect(
-        client: &mut flowscope_proto::observer::observer_client::ObserverClient<tonic::transport::Channel>,
+        client: &mut flowscope_proto::observer::observer_client::ObserverClient<
+            tonic::transport::Channel,
+        >,
         req: GetFlowsRequest,
     ) -> Vec<flowscope_proto::observer::GetFlowsResponse> {
         let mut s = client.get_flows(req).await.unwrap().into_inner();
@@ -325,30 +498,64 @@ async fn follow_last_first_since_until_and_lost_events() {
         out
     }
     // last-N: the newest N, oldest first.
-    let last3 = collect(&mut client, GetFlowsRequest { number: 3, ..Default::default() }).await;
+    let last3 = collect(
+        &mut client,
+        GetFlowsRequest {
+            number: 3,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(paths(last3), vec!["/7", "/8", "/9"]);
     // first-N.
-    let first2 = collect(&mut client, GetFlowsRequest { number: 2, first: true, ..Default::default() }).await;
+    let first2 = collect(
+        &mut client,
+        GetFlowsRequest {
+            number: 2,
+            first: true,
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(paths(first2), vec!["/0", "/1"]);
     // since/until (inclusive bounds on the flow time).
     let ts = |i: u64| Timestamp::from_unix_nanos(i128::from(T0 + i * 1_000 * MS));
-    let window = collect(&mut client, GetFlowsRequest { since: Some(ts(3)), until: Some(ts(5)), ..Default::default() }).await;
+    let window = collect(
+        &mut client,
+        GetFlowsRequest {
+            since: Some(ts(3)),
+            until: Some(ts(5)),
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(paths(window), vec!["/3", "/4", "/5"]);
     // last-N with a filter counts matching flows only.
-    let filtered = collect(&mut client, GetFlowsRequest {
-        number: 2,
-        whitelist: vec![FlowFilter { http_url: vec!["/[02468]$".into()], ..Default::default() }],
-        ..Default::default()
-    }).await;
+    let filtered = collect(
+        &mut client,
+        GetFlowsRequest {
+            number: 2,
+            whitelist: vec![FlowFilter {
+                http_url: vec!["/[02468]$".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        },
+    )
+    .await;
     assert_eq!(paths(filtered), vec!["/6", "/8"]);
     // The hubble CLI's default field mask, with upper-case paths, is accepted.
-    let masked = collect(&mut client, GetFlowsRequest {
-        number: 1,
-        field_mask: Some(flowscope_proto::types::FieldMask {
-            paths: flowscope_cli_default_mask(),
-        }),
-        ..Default::default()
-    }).await;
+    let masked = collect(
+        &mut client,
+        GetFlowsRequest {
+            number: 1,
+            field_mask: Some(flowscope_proto::types::FieldMask {
+                paths: flowscope_cli_default_mask(),
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
     match &masked[0].response_types {
         Some(ResponseTypes::Flow(f)) => {
             assert!(f.uuid.is_empty(), "uuid is not in the mask");
@@ -363,31 +570,77 @@ async fn follow_last_first_since_until_and_lost_events() {
 
     // follow: a new record reaches a following client within 100 ms.
     let mut follow = client
-        .get_flows(GetFlowsRequest { follow: true, ..Default::default() })
+        .get_flows(GetFlowsRequest {
+            follow: true,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let sent_at = Instant::now();
-    p.send(&enc(&http_entry(EntryType::Request, 0, "192.0.2.1:1000", 2, "10.0.0.1:80", 8, "GET", "h", "/live", 0, &[]))).unwrap();
-    let got = tokio::time::timeout(Duration::from_secs(5), follow.next()).await.unwrap().unwrap().unwrap();
+    p.send(&enc(&http_entry(
+        EntryType::Request,
+        0,
+        "192.0.2.1:1000",
+        2,
+        "10.0.0.1:80",
+        8,
+        "GET",
+        "h",
+        "/live",
+        0,
+        &[],
+    )))
+    .unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), follow.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
     let latency = sent_at.elapsed();
     assert_eq!(paths(vec![got]), vec!["/live"]);
-    assert!(latency < Duration::from_millis(100), "follow latency {latency:?}");
+    assert!(
+        latency < Duration::from_millis(100),
+        "follow latency {latency:?}"
+    );
 
     // A reader overtaken by the writer gets a LostEvent: a follower that does not read while
     // far more than the ring (15) plus the stream buffers are written.
     let mut slow = client
-        .get_flows(GetFlowsRequest { follow: true, number: 1, ..Default::default() })
+        .get_flows(GetFlowsRequest {
+            follow: true,
+            number: 1,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
     let producer = flowd.producer();
-    let before = flowd.metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#).unwrap();
+    let before = flowd
+        .metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#)
+        .unwrap();
     for i in 0..3000u64 {
-        producer.send(&enc(&http_entry(EntryType::Request, 0, "192.0.2.1:1000", 2, "10.0.0.1:80", 8, "GET", "h", &format!("/flood{i}"), 0, &[]))).unwrap();
+        producer
+            .send(&enc(&http_entry(
+                EntryType::Request,
+                0,
+                "192.0.2.1:1000",
+                2,
+                "10.0.0.1:80",
+                8,
+                "GET",
+                "h",
+                &format!("/flood{i}"),
+                0,
+                &[],
+            )))
+            .unwrap();
     }
-    flowd.wait_metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#, before + 3000.0);
+    flowd.wait_metric(
+        r#"flowscope_source_records_decoded_total{source="access_log"}"#,
+        before + 3000.0,
+    );
     let mut flows = 0u64;
     let mut lost = 0u64;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -406,18 +659,39 @@ async fn follow_last_first_since_until_and_lost_events() {
         }
     }
     assert!(lost > 0, "an overtaken reader must be told");
-    assert_eq!(flows + lost, 3001, "every event is either delivered or reported lost");
-    let counted = flowd.metric(r#"hubble_lost_events_total{source="hubble_ring_buffer"}"#).unwrap();
+    assert_eq!(
+        flows + lost,
+        3001,
+        "every event is either delivered or reported lost"
+    );
+    let counted = flowd
+        .metric(r#"hubble_lost_events_total{source="hubble_ring_buffer"}"#)
+        .unwrap();
     assert!(counted >= lost as f64);
-    let _ = (HttpHeader::default(), Verdict::Dropped);
 }
 
 fn flowscope_cli_default_mask() -> Vec<String> {
     [
-        "time", "verdict", "ethernet", "IP", "l4", "source.identity", "source.namespace",
-        "source.pod_name", "destination.identity", "destination.namespace",
-        "destination.pod_name", "Type", "node_name", "l7", "event_type", "source_service",
-        "destination_service", "is_reply", "Summary", "ip_trace_id",
+        "time",
+        "verdict",
+        "ethernet",
+        "IP",
+        "l4",
+        "source.identity",
+        "source.namespace",
+        "source.pod_name",
+        "destination.identity",
+        "destination.namespace",
+        "destination.pod_name",
+        "Type",
+        "node_name",
+        "l7",
+        "event_type",
+        "source_service",
+        "destination_service",
+        "is_reply",
+        "Summary",
+        "ip_trace_id",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -430,7 +704,19 @@ fn bad_input_is_counted_and_the_stream_goes_on() {
         extra_args: vec!["--access-log-max-record=2048".into()],
         ..Default::default()
     });
-    let good = enc(&http_entry(EntryType::Request, T0, "192.0.2.1:1000", 2, "10.0.0.1:80", 8, "GET", "h", "/ok", 0, &[]));
+    let good = enc(&http_entry(
+        EntryType::Request,
+        T0,
+        "192.0.2.1:1000",
+        2,
+        "10.0.0.1:80",
+        8,
+        "GET",
+        "h",
+        "/ok",
+        0,
+        &[],
+    ));
     // Half-valid: a good record followed by bytes that are not protobuf.
     let mut half = good.clone();
     half.extend_from_slice(&[0x0f, 0xff, 0xff]);
@@ -449,11 +735,16 @@ fn bad_input_is_counted_and_the_stream_goes_on() {
     for r in [&good, &truncated, &good, &random, &oversize, &half, &good] {
         p.send(r).unwrap();
     }
-    let decoded = flowd.wait_metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#, 3.0);
+    let decoded = flowd.wait_metric(
+        r#"flowscope_source_records_decoded_total{source="access_log"}"#,
+        3.0,
+    );
     assert_eq!(decoded, 3.0, "{}", flowd.log());
     let m = |reason: &str| {
         flowd
-            .metric(&format!(r#"flowscope_source_records_dropped_total{{source="access_log",reason="{reason}"}}"#))
+            .metric(&format!(
+                r#"flowscope_source_records_dropped_total{{source="access_log",reason="{reason}"}}"#
+            ))
             .unwrap()
     };
     assert_eq!(m("truncated"), 1.0);
@@ -465,7 +756,10 @@ fn bad_input_is_counted_and_the_stream_goes_on() {
     assert_eq!(count(&flowd, &[]), 3);
     // The same connection still works.
     p.send(&good).unwrap();
-    flowd.wait_metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#, 4.0);
+    flowd.wait_metric(
+        r#"flowscope_source_records_decoded_total{source="access_log"}"#,
+        4.0,
+    );
     assert_eq!(count(&flowd, &[]), 4);
 }
 
@@ -477,28 +771,68 @@ fn sighup_reloads_state_and_rejects_a_bad_file() {
     });
     let send = |path: &str| {
         let p = flowd.producer();
-        p.send(&enc(&http_entry(EntryType::Request, 0, "10.0.0.1:50000", 8, "10.244.1.50:80", 0, "GET", "h", path, 0, &[]))).unwrap();
+        p.send(&enc(&http_entry(
+            EntryType::Request,
+            0,
+            "10.0.0.1:50000",
+            8,
+            "10.244.1.50:80",
+            0,
+            "GET",
+            "h",
+            path,
+            0,
+            &[],
+        )))
+        .unwrap();
     };
     send("/before");
-    flowd.wait_metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#, 1.0);
-    assert_eq!(count(&flowd, &["--to-identity", "world"]), 1, "unknown IP is world");
+    flowd.wait_metric(
+        r#"flowscope_source_records_decoded_total{source="access_log"}"#,
+        1.0,
+    );
+    assert_eq!(
+        count(&flowd, &["--to-identity", "world"]),
+        1,
+        "unknown IP is world"
+    );
 
-    let new_state = format!("{STATE}  - name: reviews-v1\n    namespace: default\n    labels: {{app: reviews}}\n    ips: [10.244.1.50]\n    identity: 25002\n");
+    let new_state = format!(
+        "{STATE}  - name: reviews-v1\n    namespace: default\n    labels: {{app: reviews}}\n    ips: [10.244.1.50]\n    identity: 25002\n"
+    );
     std::fs::write(&flowd.state_file, new_state).unwrap();
     let hup = || {
-        std::process::Command::new("kill").arg("-HUP").arg(flowd.pid().to_string()).status().unwrap();
+        std::process::Command::new("kill")
+            .arg("-HUP")
+            .arg(flowd.pid().to_string())
+            .status()
+            .unwrap();
         std::thread::sleep(Duration::from_millis(300));
     };
     hup();
     send("/after");
-    flowd.wait_metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#, 2.0);
+    flowd.wait_metric(
+        r#"flowscope_source_records_decoded_total{source="access_log"}"#,
+        2.0,
+    );
     assert_eq!(count(&flowd, &["--to-identity", "25002"]), 1);
     assert_eq!(count(&flowd, &["--to-pod", "default/reviews"]), 1);
 
-    std::fs::write(&flowd.state_file, "endpoints:\n  - name: x\n    ips: [not-an-ip]\n").unwrap();
+    std::fs::write(
+        &flowd.state_file,
+        "endpoints:\n  - name: x\n    ips: [not-an-ip]\n",
+    )
+    .unwrap();
     hup();
     send("/after-bad");
-    flowd.wait_metric(r#"flowscope_source_records_decoded_total{source="access_log"}"#, 3.0);
-    assert_eq!(count(&flowd, &["--to-identity", "25002"]), 2, "previous state stays in force");
+    flowd.wait_metric(
+        r#"flowscope_source_records_decoded_total{source="access_log"}"#,
+        3.0,
+    );
+    assert_eq!(
+        count(&flowd, &["--to-identity", "25002"]),
+        2,
+        "previous state stays in force"
+    );
     assert!(flowd.log().contains("reload rejected"), "{}", flowd.log());
 }

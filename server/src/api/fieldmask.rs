@@ -22,19 +22,68 @@ pub struct FlowMask {
 }
 
 const FLOW_FIELDS: &[&str] = &[
-    "time", "uuid", "emitter", "verdict", "drop_reason", "auth_type", "ethernet", "IP", "l4",
-    "tunnel", "source", "destination", "Type", "node_name", "node_labels", "source_names",
-    "destination_names", "l7", "reply", "event_type", "source_service", "destination_service",
-    "traffic_direction", "policy_match_type", "trace_observation_point", "trace_reason", "file",
-    "ip_trace_id", "drop_reason_desc", "is_reply", "debug_capture_point", "interface",
-    "proxy_port", "trace_context", "sock_xlate_point", "socket_cookie", "cgroup_id", "Summary",
-    "extensions", "egress_allowed_by", "ingress_allowed_by", "egress_denied_by",
-    "ingress_denied_by", "policy_log", "aggregate",
+    "time",
+    "uuid",
+    "emitter",
+    "verdict",
+    "drop_reason",
+    "auth_type",
+    "ethernet",
+    "IP",
+    "l4",
+    "tunnel",
+    "source",
+    "destination",
+    "Type",
+    "node_name",
+    "node_labels",
+    "source_names",
+    "destination_names",
+    "l7",
+    "reply",
+    "event_type",
+    "source_service",
+    "destination_service",
+    "traffic_direction",
+    "policy_match_type",
+    "trace_observation_point",
+    "trace_reason",
+    "file",
+    "ip_trace_id",
+    "drop_reason_desc",
+    "is_reply",
+    "debug_capture_point",
+    "interface",
+    "proxy_port",
+    "trace_context",
+    "sock_xlate_point",
+    "socket_cookie",
+    "cgroup_id",
+    "Summary",
+    "extensions",
+    "egress_allowed_by",
+    "ingress_allowed_by",
+    "egress_denied_by",
+    "ingress_denied_by",
+    "policy_log",
+    "aggregate",
 ];
 const ENDPOINT_FIELDS: &[&str] = &[
-    "ID", "identity", "cluster_name", "namespace", "labels", "pod_name", "workloads",
+    "ID",
+    "identity",
+    "cluster_name",
+    "namespace",
+    "labels",
+    "pod_name",
+    "workloads",
 ];
-const IP_FIELDS: &[&str] = &["source", "source_xlated", "destination", "ipVersion", "encrypted"];
+const IP_FIELDS: &[&str] = &[
+    "source",
+    "source_xlated",
+    "destination",
+    "ipVersion",
+    "encrypted",
+];
 const ETHERNET_FIELDS: &[&str] = &["source", "destination"];
 const L7_FIELDS: &[&str] = &["type", "latency_ns", "dns", "http", "kafka"];
 
@@ -61,10 +110,8 @@ impl FlowMask {
                     "l7" => Some(L7_FIELDS),
                     _ => None,
                 };
-                if let Some(known) = known {
-                    if !known.contains(&sub_head) {
-                        return Err(FieldMaskError(path.clone()));
-                    }
+                if known.is_some_and(|k| !k.contains(&sub_head)) {
+                    return Err(FieldMaskError(path.clone()));
                 }
             }
             let entry = match mask.top.iter_mut().find(|(n, _)| *n == name) {
@@ -158,11 +205,31 @@ fn mask_endpoint(e: &Endpoint, sub: Option<&[String]>) -> Endpoint {
     Endpoint {
         id: if has(sub, "ID") { e.id } else { 0 },
         identity: if has(sub, "identity") { e.identity } else { 0 },
-        cluster_name: if has(sub, "cluster_name") { e.cluster_name.clone() } else { String::new() },
-        namespace: if has(sub, "namespace") { e.namespace.clone() } else { String::new() },
-        labels: if has(sub, "labels") { e.labels.clone() } else { Vec::new() },
-        pod_name: if has(sub, "pod_name") { e.pod_name.clone() } else { String::new() },
-        workloads: if has(sub, "workloads") { e.workloads.clone() } else { Vec::new() },
+        cluster_name: if has(sub, "cluster_name") {
+            e.cluster_name.clone()
+        } else {
+            String::new()
+        },
+        namespace: if has(sub, "namespace") {
+            e.namespace.clone()
+        } else {
+            String::new()
+        },
+        labels: if has(sub, "labels") {
+            e.labels.clone()
+        } else {
+            Vec::new()
+        },
+        pod_name: if has(sub, "pod_name") {
+            e.pod_name.clone()
+        } else {
+            String::new()
+        },
+        workloads: if has(sub, "workloads") {
+            e.workloads.clone()
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -171,18 +238,42 @@ fn mask_ip(ip: &Ip, sub: Option<&[String]>) -> Ip {
         return ip.clone();
     }
     Ip {
-        source: if has(sub, "source") { ip.source.clone() } else { String::new() },
-        source_xlated: if has(sub, "source_xlated") { ip.source_xlated.clone() } else { String::new() },
-        destination: if has(sub, "destination") { ip.destination.clone() } else { String::new() },
-        ip_version: if has(sub, "ipVersion") { ip.ip_version } else { 0 },
+        source: if has(sub, "source") {
+            ip.source.clone()
+        } else {
+            String::new()
+        },
+        source_xlated: if has(sub, "source_xlated") {
+            ip.source_xlated.clone()
+        } else {
+            String::new()
+        },
+        destination: if has(sub, "destination") {
+            ip.destination.clone()
+        } else {
+            String::new()
+        },
+        ip_version: if has(sub, "ipVersion") {
+            ip.ip_version
+        } else {
+            0
+        },
         encrypted: has(sub, "encrypted") && ip.encrypted,
     }
 }
 
 fn mask_ethernet(e: &Ethernet, sub: Option<&[String]>) -> Ethernet {
     Ethernet {
-        source: if has(sub, "source") { e.source.clone() } else { String::new() },
-        destination: if has(sub, "destination") { e.destination.clone() } else { String::new() },
+        source: if has(sub, "source") {
+            e.source.clone()
+        } else {
+            String::new()
+        },
+        destination: if has(sub, "destination") {
+            e.destination.clone()
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -195,7 +286,11 @@ fn mask_l7(l: &Layer7, sub: Option<&[String]>) -> Layer7 {
     });
     Layer7 {
         r#type: if has(sub, "type") { l.r#type } else { 0 },
-        latency_ns: if has(sub, "latency_ns") { l.latency_ns } else { 0 },
+        latency_ns: if has(sub, "latency_ns") {
+            l.latency_ns
+        } else {
+            0
+        },
         record: record.cloned(),
     }
 }
@@ -207,7 +302,10 @@ mod tests {
 
     fn flow() -> Flow {
         Flow {
-            time: Some(Timestamp { seconds: 5, nanos: 0 }),
+            time: Some(Timestamp {
+                seconds: 5,
+                nanos: 0,
+            }),
             uuid: "u".into(),
             verdict: 2,
             summary: "s".into(),
@@ -229,10 +327,16 @@ mod tests {
 
     #[test]
     fn keeps_only_masked_fields_with_uppercase_paths() {
-        let paths: Vec<String> = ["time", "IP", "Summary", "source.identity", "source.pod_name"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let paths: Vec<String> = [
+            "time",
+            "IP",
+            "Summary",
+            "source.identity",
+            "source.pod_name",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let m = FlowMask::new(&paths).expect("valid").expect("some");
         let out = m.apply(&flow());
         assert_eq!(out.time, flow().time);

@@ -63,12 +63,16 @@ struct FlowQuery {
 impl FlowQuery {
     fn new(req: &GetFlowsRequest) -> Result<Self, Status> {
         if req.first && req.follow {
-            return Err(Status::invalid_argument("first cannot be specified with follow"));
+            return Err(Status::invalid_argument(
+                "first cannot be specified with follow",
+            ));
         }
         let filters = FlowFilters::new(&req.whitelist, &req.blacklist)
             .map_err(|e| Status::invalid_argument(e.to_string()))?;
         let mask = match &req.field_mask {
-            Some(m) => FlowMask::new(&m.paths).map_err(|e| Status::invalid_argument(e.to_string()))?,
+            Some(m) => {
+                FlowMask::new(&m.paths).map_err(|e| Status::invalid_argument(e.to_string()))?
+            }
             None => None,
         };
         Ok(FlowQuery {
@@ -110,10 +114,8 @@ impl FlowQuery {
             let Some(ResponseTypes::Flow(flow)) = &ev.response_types else {
                 continue;
             };
-            if let Some(since) = self.since {
-                if Self::time_of(&ev) < since {
-                    break;
-                }
+            if self.since.is_some_and(|since| Self::time_of(&ev) < since) {
+                break;
             }
             if self.filters.matches_flow(flow) {
                 counted += 1;
@@ -230,21 +232,27 @@ impl Observer for ObserverService {
         &self,
         _request: Request<GetAgentEventsRequest>,
     ) -> Result<Response<Self::GetAgentEventsStream>, Status> {
-        Err(Status::unimplemented("GetAgentEvents is not implemented by flowd"))
+        Err(Status::unimplemented(
+            "GetAgentEvents is not implemented by flowd",
+        ))
     }
 
     async fn get_debug_events(
         &self,
         _request: Request<GetDebugEventsRequest>,
     ) -> Result<Response<Self::GetDebugEventsStream>, Status> {
-        Err(Status::unimplemented("GetDebugEvents is not implemented by flowd"))
+        Err(Status::unimplemented(
+            "GetDebugEvents is not implemented by flowd",
+        ))
     }
 
     async fn get_nodes(
         &self,
         _request: Request<GetNodesRequest>,
     ) -> Result<Response<GetNodesResponse>, Status> {
-        Err(Status::unimplemented("GetNodes is only implemented by a relay"))
+        Err(Status::unimplemented(
+            "GetNodes is only implemented by a relay",
+        ))
     }
 
     async fn get_namespaces(

@@ -16,7 +16,9 @@ pub const HEALTH_SERVICE: &str = "hubble.server.Observer";
 
 /// Builds the gRPC routes: Observer, health (`hubble.server.Observer` and `""` SERVING) and
 /// server reflection (v1 and v1alpha, so grpcurl works).
-pub async fn grpc_routes(handle: Arc<ObserverHandle>) -> Result<Routes, tonic_reflection::server::Error> {
+pub async fn grpc_routes(
+    handle: Arc<ObserverHandle>,
+) -> Result<Routes, tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
         .set_service_status(HEALTH_SERVICE, tonic_health::ServingStatus::Serving)

@@ -13,9 +13,8 @@ use std::num::NonZeroUsize;
 
 use flowscope_proto::cilium::{self, EntryType, HttpLogEntry, HttpProtocol, LogEntry, log_entry};
 use flowscope_proto::flow::{
-    CiliumEventType, Emitter, Flow, FlowType, Http, HttpHeader, Ip, IpVersion, Kafka,
-    L7FlowType, Layer4, Layer7, Tcp, TraceContext, TraceParent, TrafficDirection, Verdict,
-    layer4, layer7,
+    CiliumEventType, Emitter, Flow, FlowType, Http, HttpHeader, Ip, IpVersion, Kafka, L7FlowType,
+    Layer4, Layer7, Tcp, TraceContext, TraceParent, TrafficDirection, Verdict, layer4, layer7,
 };
 use flowscope_proto::types::{BoolValue, Timestamp};
 use lru::LruCache;
@@ -63,7 +62,9 @@ struct OpenRequest {
 pub struct L7Parser {
     redact: RedactOptions,
     emitter: Emitter,
-    open_requests: LruCache<String, OpenRequest>,
+    /// Keyed by X-Request-Id and the request's addresses: one request id crosses several
+    /// proxy hops (world → ingress, ingress → pod), each logged with its own 5-tuple.
+    open_requests: LruCache<(String, String, String), OpenRequest>,
 }
 
 impl L7Parser {
@@ -118,7 +119,7 @@ impl L7Parser {
         let summary = match &entry.l7 {
             Some(log_entry::L7::Http(http)) => {
                 let rec = self.http_record(http);
-                let (latency, trace_id) = self.pair(http, entry_type, time_ns);
+                let (latency, trace_id) = self.pair(entry, http, entry_type, time_ns);
                 l7.latency_ns = latency;
                 trace_context = trace_id.map(|trace_id| TraceContext {
                     parent: Some(TraceParent { trace_id }),
@@ -143,7 +144,7 @@ impl L7Parser {
             None if has_legacy_http(entry) => {
                 let http = legacy_http(entry);
                 let rec = self.http_record(&http);
-                let (latency, trace_id) = self.pair(&http, entry_type, time_ns);
+                let (latency, trace_id) = self.pair(entry, &http, entry_type, time_ns);
                 l7.latency_ns = latency;
                 trace_context = trace_id.map(|trace_id| TraceContext {
                     parent: Some(TraceParent { trace_id }),
@@ -248,6 +249,7 @@ impl L7Parser {
     /// Remembers a request, or pairs a response with its request: `(latency_ns, trace_id)`.
     fn pair(
         &mut self,
+        entry: &LogEntry,
         http: &HttpLogEntry,
         t: EntryType,
         time_ns: u64,
@@ -263,10 +265,16 @@ impl L7Parser {
         let Some(request_id) = find("x-request-id").filter(|v| !v.is_empty()) else {
             return (0, own_trace);
         };
+        // A response is logged with its request's (unswapped) addresses.
+        let key = (
+            request_id.to_string(),
+            entry.source_address.clone(),
+            entry.destination_address.clone(),
+        );
         match t {
             EntryType::Request | EntryType::Denied => {
                 self.open_requests.put(
-                    request_id.to_string(),
+                    key,
                     OpenRequest {
                         time_ns,
                         trace_id: own_trace.clone(),
@@ -274,7 +282,7 @@ impl L7Parser {
                 );
                 (0, own_trace)
             }
-            EntryType::Response => match self.open_requests.pop(request_id) {
+            EntryType::Response => match self.open_requests.pop(&key) {
                 Some(req) => (
                     time_ns.saturating_sub(req.time_ns),
                     own_trace.or(req.trace_id),
@@ -305,19 +313,15 @@ fn parse_address(s: &str, field: &'static str) -> Result<Option<SocketAddr>, Par
 /// `scheme://host/path` as Go's `url.URL.String()` prints it, after redaction.
 fn build_url(scheme: &str, host: &str, path: &str, redact: &RedactOptions) -> String {
     let mut host = host.to_string();
-    if redact.url_user_info {
-        if let Some(at) = host.rfind('@') {
-            let (userinfo, rest) = host.split_at(at);
-            if let Some((user, _password)) = userinfo.split_once(':') {
-                host = format!("{user}:{REDACTED}{rest}");
-            }
+    if let Some(at) = host.rfind('@').filter(|_| redact.url_user_info) {
+        let (userinfo, rest) = host.split_at(at);
+        if let Some((user, _password)) = userinfo.split_once(':') {
+            host = format!("{user}:{REDACTED}{rest}");
         }
     }
     let mut path = path.to_string();
-    if redact.url_query {
-        if let Some(i) = path.find(['?', '#']) {
-            path.truncate(i);
-        }
+    if let Some(i) = path.find(['?', '#']).filter(|_| redact.url_query) {
+        path.truncate(i);
     }
     let mut url = String::with_capacity(scheme.len() + host.len() + path.len() + 3);
     if !scheme.is_empty() {
@@ -342,7 +346,12 @@ fn trace_id_from_traceparent(v: &str) -> Option<String> {
     let span_id = parts.next()?;
     let flags = parts.next()?;
     let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
-    if !hex(version, 2) || version == "ff" || !hex(trace_id, 32) || !hex(span_id, 16) || !hex(flags, 2) {
+    if !hex(version, 2)
+        || version == "ff"
+        || !hex(trace_id, 32)
+        || !hex(span_id, 16)
+        || !hex(flags, 2)
+    {
         return None;
     }
     if trace_id.bytes().all(|b| b == b'0') || span_id.bytes().all(|b| b == b'0') {
@@ -445,7 +454,9 @@ fn now_ns() -> u64 {
 
 /// Helpers to build access-log records, shared by tests and benchmarks.
 pub mod build {
-    use flowscope_proto::cilium::{EntryType, HttpLogEntry, HttpProtocol, KeyValue, LogEntry, log_entry};
+    use flowscope_proto::cilium::{
+        EntryType, HttpLogEntry, HttpProtocol, KeyValue, LogEntry, log_entry,
+    };
 
     /// An HTTP/1.1 access-log entry.
     #[allow(clippy::too_many_arguments)]
@@ -520,7 +531,10 @@ mod tests {
             0,
             &[
                 ("X-Request-Id", "abc"),
-                ("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+                (
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                ),
             ],
         )
     }
@@ -573,7 +587,10 @@ mod tests {
         assert_eq!(f.source.as_ref().map(|e| e.identity), Some(2), "swapped");
         assert_eq!(f.destination.as_ref().map(|e| e.identity), Some(8));
         let ip = f.ip.as_ref().expect("ip");
-        assert_eq!((ip.source.as_str(), ip.destination.as_str()), ("127.0.0.1", "127.0.0.1"));
+        assert_eq!(
+            (ip.source.as_str(), ip.destination.as_str()),
+            ("127.0.0.1", "127.0.0.1")
+        );
         match f.l4.as_ref().and_then(|l| l.protocol.as_ref()) {
             Some(layer4::Protocol::Tcp(t)) => {
                 assert_eq!((t.source_port, t.destination_port), (12412, 32848))
@@ -583,13 +600,72 @@ mod tests {
         let l7 = f.l7.as_ref().expect("l7");
         assert_eq!(l7.latency_ns, 1_500_000);
         assert_eq!(l7.r#type, L7FlowType::Response as i32);
-        assert_eq!(f.summary, "HTTP/1.1 403 1ms (GET http://192.168.10.211/details/1)");
+        assert_eq!(
+            f.summary,
+            "HTTP/1.1 403 1ms (GET http://192.168.10.211/details/1)"
+        );
         assert_eq!(f.is_reply, Some(BoolValue { value: true }));
         assert!(f.reply);
-        assert!(f.trace_context.is_some(), "trace context copied from the request");
+        assert!(
+            f.trace_context.is_some(),
+            "trace context copied from the request"
+        );
         // A second response with the same id has nothing to pair with.
         let f = p.parse(&resp, &s).expect("response");
         assert_eq!(f.l7.as_ref().map(|l| l.latency_ns), Some(0));
+    }
+
+    #[test]
+    fn one_request_id_across_two_hops_pairs_each_hop() {
+        let mut p = L7Parser::new(RedactOptions::default());
+        let s = state();
+        let hdrs = [("X-Request-Id", "same")];
+        let hop = |t, ts, src: &str, dst: &str, code| {
+            http_entry(t, ts, src, 2, dst, 8, "GET", "h", "/", code, &hdrs)
+        };
+        let ms = 1_000_000;
+        p.parse(
+            &hop(EntryType::Request, T0, "192.0.2.1:1", "10.0.0.1:80", 0),
+            &s,
+        )
+        .expect("req 1");
+        p.parse(
+            &hop(
+                EntryType::Request,
+                T0 + ms,
+                "10.0.0.1:2",
+                "10.244.1.7:80",
+                0,
+            ),
+            &s,
+        )
+        .expect("req 2");
+        let inner = p
+            .parse(
+                &hop(
+                    EntryType::Response,
+                    T0 + 3 * ms,
+                    "10.0.0.1:2",
+                    "10.244.1.7:80",
+                    200,
+                ),
+                &s,
+            )
+            .expect("resp 2");
+        let outer = p
+            .parse(
+                &hop(
+                    EntryType::Response,
+                    T0 + 10 * ms,
+                    "192.0.2.1:1",
+                    "10.0.0.1:80",
+                    200,
+                ),
+                &s,
+            )
+            .expect("resp 1");
+        assert_eq!(inner.l7.map(|l| l.latency_ns), Some(2 * ms));
+        assert_eq!(outer.l7.map(|l| l.latency_ns), Some(10 * ms));
     }
 
     #[test]
@@ -635,7 +711,10 @@ mod tests {
             Some(layer7::Record::Http(h)) => h.clone(),
             _ => panic!("no http"),
         };
-        assert_eq!(http(&f).url, "http://bob:HUBBLE_REDACTED@example.com/p?token=1#frag");
+        assert_eq!(
+            http(&f).url,
+            "http://bob:HUBBLE_REDACTED@example.com/p?token=1#frag"
+        );
 
         let mut p = L7Parser::new(RedactOptions {
             url_query: true,
@@ -644,7 +723,11 @@ mod tests {
         });
         let h = http(&p.parse(&e, &state()).expect("parse"));
         assert_eq!(h.url, "http://bob:HUBBLE_REDACTED@example.com/p");
-        let auth = h.headers.iter().find(|kv| kv.key == "Authorization").expect("auth");
+        let auth = h
+            .headers
+            .iter()
+            .find(|kv| kv.key == "Authorization")
+            .expect("auth");
         assert_eq!(auth.value, "HUBBLE_REDACTED");
 
         let mut p = L7Parser::new(RedactOptions {
@@ -665,16 +748,25 @@ mod tests {
     fn bad_input_is_an_error_not_a_panic() {
         let mut p = L7Parser::new(RedactOptions::default());
         let s = state();
-        assert!(matches!(p.parse_bytes(&[0xff, 0xff, 0xff], &s), Err(ParseError::Protobuf(_))));
+        assert!(matches!(
+            p.parse_bytes(&[0xff, 0xff, 0xff], &s),
+            Err(ParseError::Protobuf(_))
+        ));
         let mut e = seed_denied();
         e.source_address = "not-an-address".into();
-        assert!(matches!(p.parse(&e, &s), Err(ParseError::InvalidAddress { .. })));
+        assert!(matches!(
+            p.parse(&e, &s),
+            Err(ParseError::InvalidAddress { .. })
+        ));
         let mut e = seed_denied();
         e.l7 = None;
         assert!(matches!(p.parse(&e, &s), Err(ParseError::MissingL7Record)));
         let mut e = seed_denied();
         e.entry_type = 9;
-        assert!(matches!(p.parse(&e, &s), Err(ParseError::UnknownEntryType(9))));
+        assert!(matches!(
+            p.parse(&e, &s),
+            Err(ParseError::UnknownEntryType(9))
+        ));
         // Truncated encodings of a valid record never panic.
         let bytes = prost::Message::encode_to_vec(&seed_denied());
         for n in 0..bytes.len() {
@@ -685,10 +777,14 @@ mod tests {
     #[test]
     fn traceparent_validation() {
         assert_eq!(
-            trace_id_from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01").as_deref(),
+            trace_id_from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+                .as_deref(),
             Some("4bf92f3577b34da6a3ce929d0e0e4736")
         );
-        assert_eq!(trace_id_from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"), None);
+        assert_eq!(
+            trace_id_from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            None
+        );
         assert_eq!(trace_id_from_traceparent("garbage"), None);
     }
 

@@ -121,11 +121,12 @@ async fn read_connection(
     let mut buf = vec![0u8; max_record.max(1)];
     loop {
         let mut guard = conn.readable().await?;
-        let (n, truncated) = match guard.try_io(|fd| recv_datagram(fd.get_ref().as_raw_fd(), &mut buf)) {
-            Ok(Ok(r)) => r,
-            Ok(Err(e)) => return Err(e),
-            Err(_would_block) => continue,
-        };
+        let (n, truncated) =
+            match guard.try_io(|fd| recv_datagram(fd.get_ref().as_raw_fd(), &mut buf)) {
+                Ok(Ok(r)) => r,
+                Ok(Err(e)) => return Err(e),
+                Err(_would_block) => continue,
+            };
         if n == 0 && !truncated {
             return Ok(()); // orderly shutdown by the producer
         }
@@ -242,7 +243,9 @@ pub mod producer {
     impl Producer {
         pub fn connect(path: &Path) -> io::Result<Self> {
             // SAFETY: plain socket(2) call, checked below.
-            let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0) };
+            let fd = unsafe {
+                libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)
+            };
             if fd < 0 {
                 return Err(io::Error::last_os_error());
             }
@@ -253,7 +256,10 @@ pub mod producer {
             addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
             let bytes = path.as_os_str().as_bytes();
             if bytes.len() >= addr.sun_path.len() {
-                return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"));
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "socket path too long",
+                ));
             }
             for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
                 *dst = *src as libc::c_char;
@@ -261,7 +267,11 @@ pub mod producer {
             let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
             // SAFETY: valid address of the given length.
             let rc = unsafe {
-                libc::connect(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len as libc::socklen_t)
+                libc::connect(
+                    fd.as_raw_fd(),
+                    (&addr as *const libc::sockaddr_un).cast(),
+                    len as libc::socklen_t,
+                )
             };
             if rc != 0 {
                 return Err(io::Error::last_os_error());
@@ -321,7 +331,17 @@ mod tests {
         tokio::spawn(listener.run(sender, stats.clone(), 1024));
 
         let good = prost::Message::encode_to_vec(&http_entry(
-            EntryType::Request, 1, "10.0.0.1:1", 0, "10.0.0.2:80", 0, "GET", "h", "/", 0, &[],
+            EntryType::Request,
+            1,
+            "10.0.0.1:1",
+            0,
+            "10.0.0.2:80",
+            0,
+            "GET",
+            "h",
+            "/",
+            0,
+            &[],
         ));
         let p = path.clone();
         let g = good.clone();

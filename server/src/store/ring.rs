@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RingError {
-    #[error("invalid buffer capacity {0}: must be 2^n-1 with n in 1..=32 (e.g. 4095, 65535, 1048575)")]
+    #[error(
+        "invalid buffer capacity {0}: must be 2^n-1 with n in 1..=32 (e.g. 4095, 65535, 1048575)"
+    )]
     InvalidCapacity(u64),
 }
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs Flowscope's whole test suite: formatting, lints, unit tests and the integration
+# tests that start the real flowd and flowctl binaries. Installs what it needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v cc >/dev/null || need_apt+=(build-essential)
+command -v curl >/dev/null || need_apt+=(curl)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust with rustup first" >&2
+  exit 1
+fi
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+# The integration tests run the binaries, so build them first.
+cargo build --workspace --bins --locked
+cargo test --workspace --locked
