@@ -45,6 +45,12 @@ impl Side {
     }
 }
 
+#[inline(always)]
+fn identity_matches(side: Side, ids: &[u32], flow: &Flow) -> bool {
+    side.endpoint(flow)
+        .is_some_and(|ep| ids.contains(&ep.identity))
+}
+
 /// A set of proto enum values (`i32`). Values in `0..256` (every defined Verdict,
 /// DropReason, TrafficDirection and IPVersion) live in a bitmap.
 #[derive(Debug, Clone, Default)]
@@ -147,9 +153,19 @@ pub(crate) enum Predicate {
 }
 
 impl Predicate {
-    /// Whether this predicate holds for a flow.
-    #[inline]
+    /// Whether this predicate holds for a flow. The cheapest and most common tests are
+    /// inlined into the caller; the others are one call away.
+    #[inline(always)]
     pub(crate) fn matches_flow(&self, flow: &Flow) -> bool {
+        match self {
+            Predicate::Verdict(set) => set.contains(flow.verdict),
+            Predicate::Identity(side, ids) => identity_matches(*side, ids, flow),
+            _ => self.matches_flow_slow(flow),
+        }
+    }
+
+    #[inline(never)]
+    fn matches_flow_slow(&self, flow: &Flow) -> bool {
         match self {
             Predicate::Uuid(ids) => ids.contains(&flow.uuid),
             Predicate::EventType(types) => {
@@ -171,9 +187,7 @@ impl Predicate {
             Predicate::Encrypted(set) => {
                 set.contains(flow.ip.as_ref().is_some_and(|ip| ip.encrypted))
             }
-            Predicate::Identity(side, ids) => side
-                .endpoint(flow)
-                .is_some_and(|ep| ids.contains(&ep.identity)),
+            Predicate::Identity(side, ids) => identity_matches(*side, ids, flow),
             Predicate::Protocol(set) => set.matches(flow),
             Predicate::Ip(field, m) => m.matches(field.get(flow)),
             Predicate::Pod(side, m) => match side.endpoint(flow) {
