@@ -21,12 +21,19 @@ fn lab_runs_real_traffic_in_namespaces_and_cleans_up() {
         "lab failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("lab check: dropped=5 to_pod=5 from_world=5"), "{stdout}");
-    let pid = out.status.code();
-    let netns = Command::new("ip").args(["netns", "list"]).output().expect("ip");
+    assert!(
+        stdout.contains("lab check: dropped=5 to_pod=5 from_world=5"),
+        "{stdout}"
+    );
+    let netns = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip");
     let left = String::from_utf8_lossy(&netns.stdout);
     assert!(
-        !left.lines().any(|l| l.starts_with("fs") && l.contains("-router")),
-        "namespaces left behind ({pid:?}): {left}"
+        !left
+            .lines()
+            .any(|l| l.starts_with("fs") && l.contains("-router")),
+        "namespaces left behind: {left}"
     );
 }
