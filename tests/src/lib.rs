@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 
 use flowscope_proto::observer::observer_client::ObserverClient;
 use flowscope_server::source::accesslog::producer::Producer;
-use hyper_util::rt::TokioIo;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 
 /// The directory holding the workspace's built binaries (`target/<profile>`).
 pub fn bin_dir() -> PathBuf {
@@ -160,18 +159,9 @@ impl Flowd {
         }
     }
 
-    /// A gRPC channel over the unix socket.
+    /// A gRPC channel over the unix socket (flowctl's own connector).
     pub async fn channel(&self) -> Channel {
-        let path = self.grpc_socket.clone();
-        Endpoint::try_from("http://flowd.invalid")
-            .unwrap()
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    let s = tokio::net::UnixStream::connect(path).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(s))
-                }
-            }))
+        flowscope_cli::client::channel(&self.server_arg())
             .await
             .unwrap()
     }

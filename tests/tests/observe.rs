@@ -550,7 +550,7 @@ async fn follow_last_first_since_until_and_lost_events() {
         GetFlowsRequest {
             number: 1,
             field_mask: Some(flowscope_proto::types::FieldMask {
-                paths: flowscope_cli_default_mask(),
+                paths: flowscope_cli::request::default_field_mask(),
             }),
             ..Default::default()
         },
@@ -668,34 +668,6 @@ async fn follow_last_first_since_until_and_lost_events() {
         .metric(r#"hubble_lost_events_total{source="hubble_ring_buffer"}"#)
         .unwrap();
     assert!(counted >= lost as f64);
-}
-
-fn flowscope_cli_default_mask() -> Vec<String> {
-    [
-        "time",
-        "verdict",
-        "ethernet",
-        "IP",
-        "l4",
-        "source.identity",
-        "source.namespace",
-        "source.pod_name",
-        "destination.identity",
-        "destination.namespace",
-        "destination.pod_name",
-        "Type",
-        "node_name",
-        "l7",
-        "event_type",
-        "source_service",
-        "destination_service",
-        "is_reply",
-        "Summary",
-        "ip_trace_id",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect()
 }
 
 #[test]

@@ -167,7 +167,8 @@ fn socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn bind_unix(fd: &OwnedFd, path: &Path) -> io::Result<()> {
+/// A `sockaddr_un` for `path` and its length.
+fn unix_addr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
     // SAFETY: sockaddr_un is plain old data; zeroed is a valid value.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
@@ -182,12 +183,17 @@ fn bind_unix(fd: &OwnedFd, path: &Path) -> io::Result<()> {
         *dst = *src as libc::c_char;
     }
     let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+    Ok((addr, len as libc::socklen_t))
+}
+
+fn bind_unix(fd: &OwnedFd, path: &Path) -> io::Result<()> {
+    let (addr, len) = unix_addr(path)?;
     // SAFETY: `addr` is a valid sockaddr_un and `len` does not exceed its size.
     let rc = unsafe {
         libc::bind(
             fd.as_raw_fd(),
             (&addr as *const libc::sockaddr_un).cast(),
-            len as libc::socklen_t,
+            len,
         )
     };
     if rc != 0 {
@@ -251,26 +257,13 @@ pub mod producer {
             }
             // SAFETY: fresh descriptor, owned here.
             let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            // SAFETY: sockaddr_un is plain old data.
-            let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-            addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-            let bytes = path.as_os_str().as_bytes();
-            if bytes.len() >= addr.sun_path.len() {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "socket path too long",
-                ));
-            }
-            for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
-                *dst = *src as libc::c_char;
-            }
-            let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
+            let (addr, len) = unix_addr(path)?;
             // SAFETY: valid address of the given length.
             let rc = unsafe {
                 libc::connect(
                     fd.as_raw_fd(),
                     (&addr as *const libc::sockaddr_un).cast(),
-                    len as libc::socklen_t,
+                    len,
                 )
             };
             if rc != 0 {
