@@ -16,11 +16,20 @@ pub enum ConnectError {
     Address(String),
     #[error("TLS is not supported by this client ({0})")]
     Tls(String),
-    #[error("cannot connect to {server}: {source}")]
+    #[error("cannot connect to {server}: {}", root_cause(.cause))]
     Connect {
         server: String,
-        source: tonic::transport::Error,
+        cause: tonic::transport::Error,
     },
+}
+
+/// The innermost error of a chain: transport errors repeat their sources in Display.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
 }
 
 /// Connects to `server`, waiting at most [`DIAL_TIMEOUT`].
@@ -31,9 +40,9 @@ pub async fn connect(server: &str) -> Result<ObserverClient<Channel>, ConnectErr
 
 /// A gRPC channel to `server`.
 pub async fn channel(server: &str) -> Result<Channel, ConnectError> {
-    let err = |source| ConnectError::Connect {
+    let err = |cause| ConnectError::Connect {
         server: server.to_string(),
-        source,
+        cause,
     };
     if let Some(path) = server.strip_prefix("unix://") {
         let path = path.to_string();

@@ -103,16 +103,7 @@ async fn main() -> ExitCode {
 async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> {
     let filters = flags::filters_from_matches(matches)?;
     if args.filters.print_raw_filters {
-        let mut out = std::io::stdout().lock();
-        for (name, list) in [
-            ("allowlist", &filters.whitelist),
-            ("denylist", &filters.blacklist),
-        ] {
-            writeln!(out, "{name}:")?;
-            for f in list.iter() {
-                writeln!(out, "    - '{}'", flowscope_proto::json::to_string(f))?;
-            }
-        }
+        print!("{}", flags::raw_filters_yaml(&filters));
         return Ok(());
     }
     if args.output == OutputFormat::Table && args.selector.follow {
