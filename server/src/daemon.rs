@@ -83,6 +83,7 @@ pub async fn run(
             ring_capacity: cfg.buffer_capacity,
             queue_size: cfg.event_queue_size,
             redact: cfg.redact.clone(),
+            processors: Vec::new(),
         },
         state.clone(),
         stats.clone(),

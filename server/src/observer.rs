@@ -110,11 +110,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
+/// Something that sees every flow and lost event before it is stored (metrics handlers).
+/// Runs on the observer task: it must not block, and should not allocate per flow.
+pub trait FlowProcessor: Send {
+    fn process(&mut self, flow: &Flow);
+    fn lost(&mut self, _source: LostEventSource, _count: u64) {}
+}
+
 /// Observer settings.
 pub struct ObserverConfig {
     pub ring_capacity: u64,
     pub queue_size: usize,
     pub redact: RedactOptions,
+    pub processors: Vec<Box<dyn FlowProcessor>>,
 }
 
 /// The observer task's own state.
@@ -124,6 +132,7 @@ pub struct Observer {
     handle: Arc<ObserverHandle>,
     l7: L7Parser,
     lost: Arc<AtomicU64>,
+    processors: Vec<Box<dyn FlowProcessor>>,
 }
 
 impl Observer {
@@ -157,6 +166,7 @@ impl Observer {
                 handle: handle.clone(),
                 l7: L7Parser::new(cfg.redact),
                 lost,
+                processors: cfg.processors,
             },
             sender,
             handle,
@@ -217,6 +227,9 @@ impl Observer {
     }
 
     fn write_flow(&mut self, flow: Flow) {
+        for p in &mut self.processors {
+            p.process(&flow);
+        }
         {
             let mut ns = lock(&self.handle.namespaces);
             for ep in [flow.source.as_ref(), flow.destination.as_ref()]
@@ -248,6 +261,9 @@ impl Observer {
         let n = self.lost.swap(0, Ordering::Relaxed);
         if n == 0 {
             return;
+        }
+        for p in &mut self.processors {
+            p.lost(LostEventSource::ObserverEventsQueue, n);
         }
         let now = now_timestamp();
         let node_name = self.handle.state.snapshot().node_name().to_string();

@@ -315,6 +315,7 @@ mod tests {
                 ring_capacity: 15,
                 queue_size: 64,
                 redact: RedactOptions::default(),
+                processors: Vec::new(),
             },
             state,
             stats.clone(),
