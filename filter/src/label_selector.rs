@@ -76,7 +76,7 @@ impl SelectorSet {
 
 /// A parsed label selector: all requirements must hold.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub(crate) struct Selector {
+pub struct Selector {
     requirements: Vec<Requirement>,
 }
 
@@ -100,12 +100,34 @@ enum Op {
 
 impl Selector {
     /// Parses a selector; the error is a human-readable reason.
-    pub(crate) fn parse(selector: &str) -> Result<Self, String> {
+    pub fn parse(selector: &str) -> Result<Self, String> {
         Parser::new(selector).parse()
     }
 
+    /// A Kubernetes `matchLabels` map: every `key=value` must hold. Keys may carry a
+    /// source (`k8s:app`); without one they match any source, as in Cilium's selectors.
+    pub fn from_match_labels<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        let requirements = pairs
+            .into_iter()
+            .map(|(key, value)| {
+                let (source, key) = match key.split_once(':') {
+                    Some((src, k)) if src != ANY_SOURCE => (Some(src.to_string()), k),
+                    Some((_, k)) => (None, k),
+                    None => (None, key),
+                };
+                Requirement {
+                    source,
+                    key: key.to_string(),
+                    op: Op::In(vec![value.to_string()]),
+                }
+            })
+            .collect();
+        Selector { requirements }
+    }
+
+    /// True if `labels` (`source:key=value` strings) satisfy every requirement.
     #[inline]
-    pub(crate) fn matches(&self, labels: &[String]) -> bool {
+    pub fn matches(&self, labels: &[String]) -> bool {
         self.requirements.iter().all(|r| r.matches(labels))
     }
 }

@@ -19,6 +19,7 @@ use flowscope_proto::observer::GetFlowsResponse;
 use flowscope_proto::observer::get_flows_response::ResponseTypes;
 
 pub use error::FilterError;
+pub use label_selector::Selector as LabelSelector;
 
 use predicate::Predicate;
 

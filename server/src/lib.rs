@@ -6,6 +6,7 @@ pub mod enrich;
 pub mod identity;
 pub mod observer;
 pub mod parser;
+pub mod policy;
 pub mod source;
 pub mod stats;
 pub mod store;

@@ -1,6 +1,7 @@
 //! Pure decoders: source records → flows. No I/O; enrichment only through the read-only
 //! [`ClusterState`](crate::identity::ClusterState).
 
+pub mod l34;
 pub mod l7;
 
 /// Why a record could not become a flow. Every variant is counted and the record dropped;
@@ -15,6 +16,8 @@ pub enum ParseError {
     InvalidAddress { field: &'static str, value: String },
     #[error("access-log entry carries no L7 record")]
     MissingL7Record,
+    #[error(transparent)]
+    L34(#[from] l34::L34Error),
 }
 
 impl ParseError {
@@ -25,6 +28,7 @@ impl ParseError {
             ParseError::UnknownEntryType(_)
             | ParseError::InvalidAddress { .. }
             | ParseError::MissingL7Record => "invalid",
+            ParseError::L34(e) => e.reason(),
         }
     }
 }
