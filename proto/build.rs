@@ -33,5 +33,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_descriptors(&fds_bytes)?
         .preserve_proto_field_names()
         .build(&[".flow", ".observer", ".relay", ".peer", ".cilium"])?;
+    for pkg in ["flow", "observer", "relay", "peer", "cilium"] {
+        let path = out.join(format!("{pkg}.serde.rs"));
+        let text = std::fs::read_to_string(&path)?;
+        std::fs::write(&path, numeric_unknown_enums(&text))?;
+    }
     Ok(())
+}
+
+/// pbjson fails serialization on an enum value without a name; Go's protojson writes the
+/// number instead (a new drop reason from a newer datapath must not break a JSON stream).
+/// Rewrites each generated
+/// `let v = T::try_from(x).map_err(..)?; struct_ser.serialize_field("k", &v)?;`
+/// into a match that falls back to the number.
+fn numeric_unknown_enums(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len() + 4096);
+    let mut i = 0;
+    while i < lines.len() {
+        let l = lines[i];
+        let next = lines.get(i + 1).copied().unwrap_or("");
+        let third = lines.get(i + 2).copied().unwrap_or("");
+        let parsed = l.trim_start().strip_prefix("let v = ").and_then(|rest| {
+            let (ty_call, _) = rest.split_once("::try_from(")?;
+            let expr = rest
+                .strip_prefix(ty_call)?
+                .strip_prefix("::try_from(")?
+                .strip_suffix(')')?;
+            let field = third
+                .trim_start()
+                .strip_prefix("struct_ser.serialize_field(")?
+                .strip_suffix(", &v)?;")?;
+            next.contains("Invalid variant")
+                .then_some((ty_call, expr, field))
+        });
+        match parsed {
+            Some((ty, expr, field)) => {
+                let indent = &l[..l.len() - l.trim_start().len()];
+                out.push_str(&format!(
+                    "{indent}match {ty}::try_from({expr}) {{\n\
+                     {indent}    Ok(v) => struct_ser.serialize_field({field}, &v)?,\n\
+                     {indent}    Err(_) => struct_ser.serialize_field({field}, &{expr})?,\n\
+                     {indent}}}\n"
+                ));
+                i += 3;
+            }
+            None => {
+                out.push_str(l);
+                out.push('\n');
+                i += 1;
+            }
+        }
+    }
+    out
 }

@@ -84,3 +84,21 @@ mod tests {
         assert_eq!(out, b"{\"k\":1}\n");
     }
 }
+
+#[cfg(test)]
+mod enum_tests {
+    use crate::flow::Flow;
+
+    #[test]
+    fn unknown_enum_values_are_written_as_numbers() {
+        let f = Flow {
+            verdict: 1,
+            drop_reason_desc: 159,
+            ..Default::default()
+        };
+        assert_eq!(
+            super::to_string(&f),
+            r#"{"verdict":"FORWARDED","drop_reason_desc":159}"#
+        );
+    }
+}
