@@ -27,6 +27,10 @@ pub struct Config {
     pub buffer_capacity: u64,
     pub event_queue_size: usize,
     pub metrics_address: Option<SocketAddr>,
+    /// Hubble metric handlers (`--metrics`).
+    pub metrics: crate::metrics::MetricsSpec,
+    /// Label sets per metric before new ones fold into its overflow series; 0: unlimited.
+    pub metrics_series_limit: usize,
     pub redact: RedactOptions,
 }
 
@@ -76,6 +80,12 @@ pub async fn run(
     let state = Arc::new(StateHandle::new(load_state(&cfg)?));
     let mut registry = Registry::default();
     let stats = Arc::new(Stats::new(&mut registry));
+    let metrics = crate::metrics::Metrics::new(
+        &cfg.metrics,
+        cfg.metrics_series_limit,
+        &mut registry,
+        stats.clone(),
+    );
     let registry = Arc::new(registry);
 
     let (observer, sender, handle) = Observer::new(
@@ -83,11 +93,12 @@ pub async fn run(
             ring_capacity: cfg.buffer_capacity,
             queue_size: cfg.event_queue_size,
             redact: cfg.redact.clone(),
-            processors: Vec::new(),
+            processors: vec![Box::new(metrics)],
         },
         state.clone(),
         stats.clone(),
     )?;
+    stats.attach_ring(&handle.ring);
     let observer_task = tokio::spawn(observer.run());
 
     let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;

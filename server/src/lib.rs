@@ -4,6 +4,7 @@ pub mod api;
 pub mod daemon;
 pub mod enrich;
 pub mod identity;
+pub mod metrics;
 pub mod observer;
 pub mod parser;
 pub mod policy;

@@ -40,6 +40,16 @@ struct Args {
     /// Prometheus metrics address; empty disables.
     #[arg(long, default_value = "127.0.0.1:9965")]
     metrics_address: String,
+    /// Hubble metrics to enable, in Hubble's syntax: space-separated handlers, each
+    /// `name[:option=value;...]`, e.g. "flow drop httpV2:exemplars=true;sourceContext=pod".
+    /// Handlers: flow, drop, tcp, port-distribution, icmp, policy, http, httpV2,
+    /// flows-to-world.
+    #[arg(long, default_value = "")]
+    metrics: String,
+    /// Label sets (series) per Hubble metric; further ones are counted in the metric's
+    /// overflow series (all labels "__overflow__"). 0 means unlimited.
+    #[arg(long, default_value_t = flowscope_server::metrics::DEFAULT_SERIES_LIMIT)]
+    metrics_series_limit: usize,
     /// Replace the password of URL user-info with HUBBLE_REDACTED.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     redact_http_userinfo: bool,
@@ -99,6 +109,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         buffer_capacity: args.buffer_capacity,
         event_queue_size: args.event_queue_size,
         metrics_address: optional_addr(&args.metrics_address, "--metrics-address")?,
+        metrics: flowscope_server::metrics::MetricsSpec::parse(&args.metrics)
+            .context("invalid --metrics")?,
+        metrics_series_limit: args.metrics_series_limit,
         redact: RedactOptions {
             url_user_info: args.redact_http_userinfo,
             url_query: args.redact_http_urlquery,

@@ -3,13 +3,18 @@
 //! Counters are atomics: sources and the observer bump them without locks.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use prometheus_client::encoding::EncodeLabelSet;
+use flowscope_proto::observer::GetFlowsResponse;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::registry::Registry;
+
+use crate::store::Ring;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabels {
@@ -43,11 +48,14 @@ pub struct Stats {
     pub access_log_connections: Gauge,
     pub lost_observer_queue: Counter,
     pub lost_ring_buffer: Counter,
+    /// Datapath perf-ring losses, counted when reported to the metrics processor.
+    pub lost_perf_ring_buffer: Counter,
     pub ring_capacity: Gauge,
     pub ring_writes: Counter,
     pub grpc_streams_open: Gauge,
     pub warn_decode: RateLimit,
     pub warn_source: RateLimit,
+    ring: Arc<OnceLock<RingProbe>>,
 }
 
 impl Stats {
@@ -76,6 +84,12 @@ impl Stats {
                 source: "hubble_ring_buffer",
             })
             .clone();
+        let lost_perf_ring_buffer = lost
+            .get_or_create(&LostLabels {
+                source: "perf_event_ring_buffer",
+            })
+            .clone();
+        let ring = Arc::new(OnceLock::new());
         let stats = Stats {
             access_log_received,
             access_log_decoded,
@@ -85,6 +99,7 @@ impl Stats {
             access_log_connections: Gauge::default(),
             lost_observer_queue,
             lost_ring_buffer,
+            lost_perf_ring_buffer,
             received,
             decoded,
             dropped,
@@ -94,6 +109,7 @@ impl Stats {
             grpc_streams_open: Gauge::default(),
             warn_decode: RateLimit::default(),
             warn_source: RateLimit::default(),
+            ring: ring.clone(),
         };
         let fs = registry.sub_registry_with_prefix("flowscope");
         fs.register(
@@ -131,6 +147,7 @@ impl Stats {
             "GetFlows streams currently open",
             stats.grpc_streams_open.clone(),
         );
+        fs.register_collector(Box::new(RingCollector(ring)));
         registry.sub_registry_with_prefix("hubble").register(
             "lost_events",
             "Lost events, per source",
@@ -139,12 +156,62 @@ impl Stats {
         stats
     }
 
+    /// Lets `/metrics` report the ring's size and readers (`flowscope_ring_size`,
+    /// `flowscope_ring_readers`) from now on. Call once, while no reader holds the ring.
+    pub fn attach_ring(&self, ring: &Arc<Ring<GetFlowsResponse>>) {
+        let _ = self.ring.set(RingProbe {
+            ring: Arc::downgrade(ring),
+            holders: Arc::strong_count(ring),
+        });
+    }
+
     pub fn access_log_dropped(&self, reason: &str) -> &Counter {
         match reason {
             "truncated" => &self.access_log_truncated,
             "undecodable" => &self.access_log_undecodable,
             _ => &self.access_log_invalid,
         }
+    }
+}
+
+/// What `/metrics` reads of the ring at scrape time.
+#[derive(Debug)]
+struct RingProbe {
+    ring: Weak<Ring<GetFlowsResponse>>,
+    /// Owners of the ring that are not readers (observer handle, writer), counted when
+    /// attached: every further owner is a reader (a GetFlows stream holds the ring while it
+    /// reads).
+    holders: usize,
+}
+
+#[derive(Debug)]
+struct RingCollector(Arc<OnceLock<RingProbe>>);
+
+impl Collector for RingCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(probe) = self.0.get() else {
+            return Ok(());
+        };
+        let Some(ring) = probe.ring.upgrade() else {
+            return Ok(());
+        };
+        // The upgrade above is one owner too.
+        let readers = Arc::strong_count(&ring).saturating_sub(probe.holders + 1);
+        let size = ConstGauge::new(i64::try_from(ring.len()).unwrap_or(i64::MAX));
+        size.encode(encoder.encode_descriptor(
+            "ring_size",
+            "Events the ring holds now.",
+            None,
+            size.metric_type(),
+        )?)?;
+        let readers = ConstGauge::new(i64::try_from(readers).unwrap_or(i64::MAX));
+        readers.encode(encoder.encode_descriptor(
+            "ring_readers",
+            "Readers of the ring (GetFlows streams) now.",
+            None,
+            readers.metric_type(),
+        )?)?;
+        Ok(())
     }
 }
 
@@ -216,5 +283,37 @@ mod tests {
             out.contains("hubble_lost_events_total{source=\"hubble_ring_buffer\"} 1"),
             "{out}"
         );
+        assert!(
+            out.contains("hubble_lost_events_total{source=\"perf_event_ring_buffer\"} 0"),
+            "{out}"
+        );
+        // No ring attached yet: no ring series.
+        assert!(!out.contains("flowscope_ring_size"), "{out}");
+    }
+
+    #[test]
+    fn ring_size_and_readers() {
+        let mut reg = Registry::default();
+        let s = Stats::new(&mut reg);
+        let (ring, mut writer) = Ring::<GetFlowsResponse>::new(3).expect("ring");
+        s.attach_ring(&ring);
+        for _ in 0..5 {
+            writer.write(Arc::new(GetFlowsResponse::default()));
+        }
+        let reader_a = ring.clone();
+        let reader_b = ring.clone();
+        let encode = |reg: &Registry| {
+            let mut out = String::new();
+            prometheus_client::encoding::text::encode(&mut out, reg).expect("encode");
+            out
+        };
+        let out = encode(&reg);
+        assert!(
+            out.contains("# TYPE flowscope_ring_size gauge\nflowscope_ring_size 3\n"),
+            "{out}"
+        );
+        assert!(out.contains("flowscope_ring_readers 2\n"), "{out}");
+        drop((reader_a, reader_b));
+        assert!(encode(&reg).contains("flowscope_ring_readers 0\n"));
     }
 }

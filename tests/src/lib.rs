@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used)] // test support: failing loudly is the point
 
+pub mod netns;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -48,12 +50,16 @@ pub struct Flowd {
     pub grpc_socket: PathBuf,
     pub metrics_port: u16,
     pub state_file: PathBuf,
+    /// The network namespace flowd runs in, if any.
+    pub netns: Option<String>,
 }
 
 pub struct FlowdOptions<'a> {
     pub state_yaml: &'a str,
     pub buffer_capacity: u64,
     pub extra_args: Vec<String>,
+    /// Run flowd inside this (existing) network namespace.
+    pub netns: Option<String>,
 }
 
 impl Default for FlowdOptions<'_> {
@@ -62,6 +68,7 @@ impl Default for FlowdOptions<'_> {
             state_yaml: "node_name: test-node\nendpoints: []\n",
             buffer_capacity: 4095,
             extra_args: Vec::new(),
+            netns: None,
         }
     }
 }
@@ -79,7 +86,15 @@ impl Flowd {
         let grpc_socket = dir.join("hubble.sock");
         let metrics_port = free_port();
         let log = std::fs::File::create(dir.join("flowd.log")).unwrap();
-        let child = Command::new(bin("flowd"))
+        let mut cmd = match &opts.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(bin("flowd"));
+                c
+            }
+            None => Command::new(bin("flowd")),
+        };
+        let child = cmd
             .arg("--listen-address=")
             .arg(format!("--unix-socket={}", grpc_socket.display()))
             .arg(format!("--access-log-socket={}", access_log.display()))
@@ -98,6 +113,7 @@ impl Flowd {
             grpc_socket,
             metrics_port,
             state_file,
+            netns: opts.netns.clone(),
         };
         f.wait_ready();
         f
@@ -133,7 +149,19 @@ impl Flowd {
 
     /// The text of `/metrics`, or None if it cannot be fetched.
     pub fn metrics(&self) -> Option<String> {
-        http_get(self.metrics_port, "/metrics")
+        match &self.netns {
+            None => http_get(self.metrics_port, "/metrics"),
+            Some(ns) => {
+                let url = format!("http://127.0.0.1:{}/metrics", self.metrics_port);
+                let out = Command::new("ip")
+                    .args(["netns", "exec", ns, "curl", "-sf", "--max-time", "5", &url])
+                    .output()
+                    .ok()?;
+                out.status
+                    .success()
+                    .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+            }
+        }
     }
 
     /// The value of one sample line of `/metrics` (exact series text before the value).
@@ -214,4 +242,191 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     let (head, body) = out.split_once("\r\n\r\n")?;
     let status = head.split_whitespace().nth(1)?;
     (status == "200").then(|| body.to_string())
+}
+
+/// An HTTP response: status, headers (names lower-cased) and body.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// The first value of header `name` (lower-case).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Minimal HTTP/1.0 GET on loopback with extra request headers.
+pub fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<HttpResponse> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    let mut req = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    let (head, body) = out.split_once("\r\n\r\n")?;
+    let mut lines = head.lines();
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Some(HttpResponse {
+        status,
+        headers,
+        body: body.to_string(),
+    })
+}
+
+/// Percent-encodes a query-string value.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A real Prometheus server (Debian's `prometheus`) on loopback, scraping the given targets
+/// every second, in its own temporary directory; killed by its pid and cleaned up on drop.
+pub struct Prometheus {
+    child: Child,
+    pub dir: PathBuf,
+    pub port: u16,
+}
+
+impl Prometheus {
+    pub const BINARY: &'static str = "/usr/bin/prometheus";
+
+    /// Starts Prometheus scraping `targets` (`/metrics` on loopback ports) and waits until it
+    /// is ready. Exemplar storage is on, so scraped exemplars can be queried.
+    pub fn start(targets: &[u16]) -> Prometheus {
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("flowscope-prom-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let targets: Vec<String> = targets.iter().map(|p| format!("'127.0.0.1:{p}'")).collect();
+        let config = format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: flowd\n    static_configs:\n      - targets: [{}]\n",
+            targets.join(", ")
+        );
+        let config_file = dir.join("prometheus.yml");
+        std::fs::write(&config_file, config).unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
+        let child = Command::new(Self::BINARY)
+            .arg(format!("--config.file={}", config_file.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--enable-feature=exemplar-storage")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let p = Prometheus { child, dir, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if http_get_with(port, "/-/ready", &[]).is_some_and(|r| r.status == 200) {
+                return p;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("prometheus did not become ready; log:\n{}", p.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
+    }
+
+    /// `GET /api/v1/<endpoint>?<params>`: the `data` of a successful answer.
+    pub fn api(&self, endpoint: &str, params: &[(&str, &str)]) -> serde_json::Value {
+        let query: Vec<String> = params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", url_encode(v)))
+            .collect();
+        let path = format!("/api/v1/{endpoint}?{}", query.join("&"));
+        let r = http_get_with(self.port, &path, &[])
+            .unwrap_or_else(|| panic!("prometheus unreachable; log:\n{}", self.log()));
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert!(
+            r.status == 200 && v["status"] == "success",
+            "{path}: {} {}",
+            r.status,
+            r.body
+        );
+        v["data"].clone()
+    }
+
+    /// The result vector of an instant query.
+    pub fn query(&self, q: &str) -> Vec<serde_json::Value> {
+        self.api("query", &[("query", q)])["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The value of a query returning one sample, None for an empty result.
+    pub fn query_value(&self, q: &str) -> Option<f64> {
+        let r = self.query(q);
+        assert!(r.len() <= 1, "{q}: more than one series: {r:?}");
+        r.first()
+            .and_then(|s| s["value"][1].as_str())
+            .map(|v| v.parse().unwrap())
+    }
+
+    /// Polls `q` until `done` accepts its result or `timeout` passes; returns the last result.
+    pub fn wait_query(
+        &self,
+        q: &str,
+        timeout: Duration,
+        done: impl Fn(&[serde_json::Value]) -> bool,
+    ) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = self.query(q);
+            if done(&r) || Instant::now() > deadline {
+                return r;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        // End only the process this harness started, by its pid.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
