@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The Flowscope lab: real HTTP traffic between network namespaces through an access-logging
-# ingress proxy, observed live by flowd.
+# The Flowscope lab: a small cluster in network namespaces with real traffic, observed live.
 #
-#   router (10.99.0.2, outside the cluster: world)
-#      -> fs-node: l7proxy on 10.99.0.1:80 (the node's ingress proxy: identity ingress)
-#      -> productpage pod (10.99.1.2:9080)
+#   router   10.99.0.2 (and 10.99.0.100): a client outside the cluster (world)
+#   node     the node: routes between everything; flowd attached with eBPF to the pods'
+#            host-side veths; l7proxy on 10.99.0.1:80 is the node's ingress proxy
+#   productpage 10.99.1.2   details 10.99.2.2   client 10.99.3.2   (pods)
 #
-# /details/* is denied by the ingress policy (an http-request DROPPED flow and a 403).
+# Policy reproduces the seed scenario: world reaches productpage only from 10.99.0.0/28,
+# pods are default-deny with DNS allowed, client -> details is explicitly denied, and the
+# ingress proxy denies /details/* (an http-request DROPPED flow and a 403).
+#
 # Usage: scripts/lab.sh [--rounds N] [--check]
-#   --check  run the traffic, verify the flows, exit (used by the test suite)
-# Ctrl-C tears everything down: namespaces, veths, processes.
+#   --check  drive the traffic once, verify the flows, exit (run by the test suite)
+# Ctrl-C tears everything down: namespaces (and their veths), processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,12 +25,14 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--rounds N] [--check]" >&2; exit 2 ;;
   esac
 done
-[ "$(id -u)" = 0 ] || { echo "lab: needs root (network namespaces)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "lab: needs root (network namespaces, eBPF)" >&2; exit 1; }
 
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
+command -v clang >/dev/null || need+=(clang)
+command -v ping >/dev/null || need+=(iputils-ping)
 command -v cc >/dev/null || need+=(build-essential)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
@@ -35,79 +40,156 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v cargo >/dev/null || { echo "lab: cargo not found: install Rust with rustup" >&2; exit 1; }
 cargo build --workspace --bins --locked -q
-bin=target/debug
+bin=$(pwd)/target/debug
 
-tag="fs$$"
-ns_router="${tag}-router"; ns_node="${tag}-node"; ns_pod="${tag}-pp"
+tag="fl$$"
+ns_router="${tag}-router"; ns_node="${tag}-node"
+ns_pp="${tag}-productpage"; ns_details="${tag}-details"; ns_client="${tag}-client"
+all_ns=("$ns_router" "$ns_node" "$ns_pp" "$ns_details" "$ns_client")
 work=$(mktemp -d /tmp/flowscope-lab.XXXXXX)
 pids=()
 cleanup() {
   set +e
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
-  for n in "$ns_router" "$ns_node" "$ns_pod"; do ip netns del "$n" 2>/dev/null; done
+  for n in "${all_ns[@]}"; do ip netns del "$n" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-for n in "$ns_router" "$ns_node" "$ns_pod"; do
+for n in "${all_ns[@]}"; do
   ip netns add "$n"
   ip -n "$n" link set lo up
 done
-ip link add "${tag}r0" netns "$ns_router" type veth peer name n0 netns "$ns_node"
-ip link add "${tag}p0" netns "$ns_pod" type veth peer name n1 netns "$ns_node"
-ip -n "$ns_router" link set "${tag}r0" name eth0
-ip -n "$ns_pod" link set "${tag}p0" name eth0
-ip -n "$ns_router" addr add 10.99.0.2/24 dev eth0
-ip -n "$ns_node" addr add 10.99.0.1/24 dev n0
-ip -n "$ns_node" addr add 10.99.1.1/24 dev n1
-ip -n "$ns_pod" addr add 10.99.1.2/24 dev eth0
-for pair in "$ns_router eth0" "$ns_node n0" "$ns_node n1" "$ns_pod eth0"; do
-  set -- $pair; ip -n "$1" link set "$2" up
+# link NS IFNAME ADDR NODE_IFNAME NODE_ADDR
+link() {
+  ip link add "${tag}x" netns "$1" type veth peer name "$4" netns "$ns_node"
+  ip -n "$1" link set "${tag}x" name "$2"
+  ip -n "$1" addr add "$3" dev "$2"
+  ip -n "$ns_node" addr add "$5" dev "$4"
+  ip -n "$1" link set "$2" up
+  ip -n "$ns_node" link set "$4" up
+}
+link "$ns_router" eth0 10.99.0.2/24 ext0 10.99.0.1/24
+ip -n "$ns_router" addr add 10.99.0.100/24 dev eth0
+link "$ns_pp" eth0 10.99.1.2/24 lxc-productpage 10.99.1.1/24
+link "$ns_details" eth0 10.99.2.2/24 lxc-details 10.99.2.1/24
+link "$ns_client" eth0 10.99.3.2/24 lxc-client 10.99.3.1/24
+ip -n "$ns_router" route add 10.99.0.0/16 via 10.99.0.1
+for n in 1:"$ns_pp" 2:"$ns_details" 3:"$ns_client"; do
+  ip -n "${n#*:}" route add default via "10.99.${n%%:*}.1"
 done
-ip -n "$ns_pod" route add default via 10.99.1.1
+ip netns exec "$ns_node" sysctl -qw net.ipv4.ip_forward=1
 
-cat > "$work/state.yaml" <<STATE
+cat > "$work/state.yaml" <<'STATE'
 node_name: lab-node
 cluster_name: default
 endpoints:
+  # The node's proxy addresses carry the reserved ingress identity.
+  - name: ""
+    labels: ["reserved:ingress"]
+    ips: [10.99.0.1, 10.99.1.1, 10.99.2.1, 10.99.3.1]
+    identity: 8
   - name: productpage-v1-6b746f74dc-9stvq
     namespace: default
     labels: {app: productpage, version: v1}
     ips: [10.99.1.2]
-    endpoint_id: 1234
+    endpoint_id: 1001
     workload: productpage-v1
+  - name: details-v1-79f774bdb9-x2x4k
+    namespace: default
+    labels: {app: details, version: v1}
+    ips: [10.99.2.2]
+    endpoint_id: 1002
+    workload: details-v1
+  - name: client-6d4b9c7f5-abcde
+    namespace: default
+    labels: {app: client}
+    ips: [10.99.3.2]
+    endpoint_id: 1003
+    workload: client
 STATE
+cat > "$work/policy.yaml" <<'POLICY'
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: productpage, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: productpage}}
+  ingress:
+    - fromEntities: [ingress]
+      toPorts: [{ports: [{port: "9080", protocol: TCP}]}]
+    - fromEndpoints: [{matchLabels: {app: client}}]
+      toPorts: [{ports: [{port: "9080", protocol: TCP}]}]
+    - fromCIDR: [10.99.0.0/28]
+      toPorts: [{ports: [{port: "9080", protocol: TCP}]}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: details, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: details}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: productpage}}]
+      toPorts: [{ports: [{port: "9080", protocol: TCP}]}]
+  ingressDeny:
+    - fromEndpoints: [{matchLabels: {app: client}}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: default-deny-with-dns, namespace: default}
+spec:
+  endpointSelector: {}
+  egress:
+    - toPorts: [{ports: [{port: "53", protocol: UDP}]}]
+    - toEndpoints: [{matchLabels: {app: productpage}}]
+      toPorts: [{ports: [{port: "9080", protocol: TCP}]}]
+    - toEndpoints: [{matchLabels: {app: details}}]
+      toPorts: [{ports: [{port: "9080", protocol: TCP}]}]
+POLICY
 mkdir -p "$work/www/details"
 echo '<html>productpage</html>' > "$work/www/productpage"
 echo '{"id":1}' > "$work/www/details/1"
 
-grpc_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-"$bin/flowd" --state "$work/state.yaml" --listen-address "127.0.0.1:$grpc_port" \
-  --unix-socket "" --metrics-address "127.0.0.1:$metrics_port" \
-  --access-log-socket "$work/access_log.sock" 2>"$work/flowd.log" &
+# Background processes are started with `ip netns exec` directly (it execs the program),
+# so $! is the program's own pid and cleanup ends exactly what this script started.
+run_in() { ns=$1; shift; ip netns exec "$ns" "$@"; }
+ip netns exec "$ns_node" "$bin/flowd" --state "$work/state.yaml" --policy "$work/policy.yaml" \
+  --interface lxc-productpage --interface lxc-details --interface lxc-client \
+  --listen-address "" --metrics-address "" --unix-socket "$work/hubble.sock" \
+  --access-log-socket "$work/access_log.sock" >/dev/null 2>"$work/flowd.log" &
 pids+=($!)
-ip netns exec "$ns_pod" python3 -m http.server 9080 --bind 10.99.1.2 --directory "$work/www" \
-  >/dev/null 2>&1 &
+for ns in "$ns_pp" "$ns_details"; do
+  ip netns exec "$ns" python3 -m http.server 9080 --directory "$work/www" >/dev/null 2>&1 &
+  pids+=($!)
+done
+ip netns exec "$ns_router" python3 -c 'import socket
+s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",53))
+while True: s.recv(2048)' >/dev/null 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do [ -S "$work/access_log.sock" ] && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$work/access_log.sock" ] && [ -S "$work/hubble.sock" ] && break; sleep 0.1; done
+if [ ! -S "$work/hubble.sock" ]; then cat "$work/flowd.log" >&2; exit 1; fi
 ip netns exec "$ns_node" "$bin/l7proxy" --listen 10.99.0.1:80 --upstream 10.99.1.2:9080 \
-  --access-log "$work/access_log.sock" --deny-path /details 2>"$work/proxy.log" &
+  --access-log "$work/access_log.sock" --deny-path /details >/dev/null 2>"$work/proxy.log" &
 pids+=($!)
-for _ in $(seq 100); do
-  ip netns exec "$ns_pod" python3 -c 'import socket; socket.create_connection(("10.99.1.2",9080),1)' 2>/dev/null && break
-  sleep 0.1
+for ns in "$ns_pp" "$ns_details"; do
+  for _ in $(seq 100); do
+    run_in "$ns" python3 -c 'import socket; socket.create_connection(("127.0.0.1",9080),1)' 2>/dev/null && break
+    sleep 0.1
+  done
 done
 
-server="127.0.0.1:$grpc_port"
+server="unix://$work/hubble.sock"
+get() { run_in "$1" curl -s -o /dev/null --max-time "${3:-2}" "${@:4}" "$2" || true; }
 traffic() {
   for i in $(seq "$rounds"); do
-    ip netns exec "$ns_router" curl -s -o /dev/null --max-time 2 \
-      -H "X-Request-Id: lab-$i-pp" http://10.99.0.1/productpage || true
-    ip netns exec "$ns_router" curl -s -o /dev/null --max-time 2 \
-      -H "X-Request-Id: lab-$i-details" http://10.99.0.1/details/1 || true
+    get "$ns_router" http://10.99.0.1/productpage 2 -H "X-Request-Id: lab-$i-pp"
+    get "$ns_router" http://10.99.0.1/details/1 2 -H "X-Request-Id: lab-$i-details"
+    get "$ns_router" http://10.99.1.2:9080/productpage 2 --interface 10.99.0.2
+    get "$ns_router" http://10.99.1.2:9080/productpage 1 --interface 10.99.0.100
+    get "$ns_client" http://10.99.1.2:9080/productpage 2
+    get "$ns_client" http://10.99.2.2:9080/details/1 1
+    run_in "$ns_client" python3 -c 'import socket; socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(b"q",("10.99.0.100",53))'
     [ "$check" = 1 ] || sleep 1
   done
 }
@@ -117,15 +199,22 @@ if [ "$check" = 1 ]; then
   sleep 0.5
   out=$("$bin/flowctl" observe --all --server "$server")
   echo "$out"
-  dropped=$(grep -c 'http-request DROPPED (HTTP/1.1 GET http://10.99.0.1/details/1)' <<<"$out" || true)
-  to_pod=$(grep -c '(ingress) -> default/productpage-v1-6b746f74dc-9stvq:9080 (ID:[0-9]*) http-request FORWARDED' <<<"$out" || true)
-  from_world=$(grep -c '^.*10.99.0.2:[0-9]* (world) -> 10.99.0.1:80 (ingress) http-request FORWARDED' <<<"$out" || true)
-  echo "lab check: dropped=$dropped to_pod=$to_pod from_world=$from_world (want $rounds each)"
-  [ "$dropped" = "$rounds" ] && [ "$to_pod" = "$rounds" ] && [ "$from_world" = "$rounds" ]
-  exit $?
+  count() { grep -cE "$1" <<<"$out" || true; }
+  l7_dropped=$(count 'http-request DROPPED \(HTTP/1.1 GET http://10.99.0.1/details/1\)')
+  to_pod=$(count '\(ingress\) -> default/productpage-v1-6b746f74dc-9stvq:9080 \(ID:[0-9]+\) http-request FORWARDED')
+  cidr_drop=$(count '10.99.0.100:[0-9]+ \(world\) <> default/productpage-v1-6b746f74dc-9stvq:9080 \(ID:[0-9]+\) Policy denied DROPPED')
+  deny_drop=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) <> default/details-v1-79f774bdb9-x2x4k:9080 \(ID:[0-9]+\) Policy denied by denylist DROPPED')
+  cidr_ok=$(count '10.99.0.2:[0-9]+ \(ID:16777217\) -> default/productpage-v1-6b746f74dc-9stvq:9080 \(ID:[0-9]+\) policy-verdict:L3-L4 INGRESS ALLOWED')
+  dns=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) -> 10.99.0.100:53 \(world\) policy-verdict:L4-Only EGRESS ALLOWED \(UDP\)')
+  echo "lab check: l7_dropped=$l7_dropped to_pod=$to_pod cidr_ok=$cidr_ok cidr_drop=$cidr_drop deny_drop=$deny_drop dns=$dns (want >= $rounds each)"
+  for v in "$l7_dropped" "$to_pod" "$cidr_ok" "$cidr_drop" "$deny_drop" "$dns"; do
+    [ "$v" -ge "$rounds" ] || exit 1
+  done
+  exit 0
 fi
 
-echo "flowd: $server (try: $bin/flowctl observe --server $server --verdict DROPPED)"
+echo "flowd: $server"
+echo "  try: $bin/flowctl observe --server $server --verdict DROPPED"
 echo "Sending $rounds rounds of traffic; Ctrl-C to stop and clean up."
 traffic &
 pids+=($!)

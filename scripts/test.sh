@@ -11,6 +11,8 @@ command -v ip >/dev/null || need_apt+=(iproute2)
 command -v tmux >/dev/null || need_apt+=(tmux)
 command -v clang >/dev/null || need_apt+=(clang)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
+command -v ping >/dev/null || need_apt+=(iputils-ping)
+command -v python3 >/dev/null || need_apt+=(python3)
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -116,7 +116,15 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
     let mask = if !args.field_mask.is_empty() {
         Some(args.field_mask.clone())
     } else if !json && args.use_default_field_masks {
-        Some(DEFAULT_FIELD_MASK.iter().map(|s| s.to_string()).collect())
+        // Hubble's default mask, plus the two fields its printer needs for policy-verdict
+        // flows (`policy-verdict:L3-L4 EGRESS`), which Hubble's own mask leaves out.
+        Some(
+            DEFAULT_FIELD_MASK
+                .iter()
+                .chain(&["traffic_direction", "policy_match_type"])
+                .map(|s| s.to_string())
+                .collect(),
+        )
     } else {
         None
     };

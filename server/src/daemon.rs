@@ -12,7 +12,9 @@ use crate::api;
 use crate::identity::{ClusterState, StateHandle};
 use crate::observer::{Observer, ObserverConfig};
 use crate::parser::l7::RedactOptions;
+use crate::policy::{CompiledPolicy, PolicySet};
 use crate::source::accesslog::AccessLogListener;
+use crate::source::datapath::{Aggregation, Datapath, DatapathConfig, DatapathError};
 use crate::stats::Stats;
 
 /// Everything flowd needs to start.
@@ -32,6 +34,13 @@ pub struct Config {
     /// Label sets per metric before new ones fold into its overflow series; 0: unlimited.
     pub metrics_series_limit: usize,
     pub redact: RedactOptions,
+    /// Interfaces to attach the eBPF datapath to; none: no datapath.
+    pub interfaces: Vec<String>,
+    /// CiliumNetworkPolicy YAML for the datapath's policy map.
+    pub policy_file: Option<PathBuf>,
+    pub aggregation: Aggregation,
+    pub perf_pages: usize,
+    pub cap_len: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +61,12 @@ pub enum DaemonError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC server: {0}")]
     Grpc(#[from] tonic::transport::Error),
+    #[error(transparent)]
+    Policy(#[from] crate::policy::PolicyError),
+    #[error("policy: {0}")]
+    PolicyCompile(String),
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
 }
 
 fn hostname() -> String {
@@ -72,12 +87,85 @@ fn load_state(cfg: &Config) -> Result<ClusterState, crate::identity::StateError>
     Ok(state)
 }
 
+/// The cluster state with the policy's CIDR identities, and the compiled policy.
+fn load_state_and_policy(cfg: &Config) -> Result<(ClusterState, CompiledPolicy), DaemonError> {
+    let mut state = load_state(cfg)?;
+    let policy = match &cfg.policy_file {
+        Some(path) => PolicySet::load(path)?,
+        None => PolicySet::default(),
+    };
+    let compiled = policy.compile(&state).map_err(DaemonError::PolicyCompile)?;
+    for (net, id) in &compiled.cidrs {
+        state.add_identity_labels(
+            *id,
+            vec![format!("cidr:{net}"), "reserved:world".to_string()],
+        );
+    }
+    Ok((state, compiled))
+}
+
+/// Mirrors the datapath's per-CPU counters into the registry.
+fn poll_datapath_counters(
+    dp: &std::sync::Mutex<Option<Datapath>>,
+    stats: &Stats,
+    last: &mut PolledCounters,
+) {
+    let guard = match dp.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    };
+    let Some(dp) = guard.as_ref() else { return };
+    let Ok(c) = dp.counters() else { return };
+    let drops = dp.drops_by_reason().unwrap_or_default();
+    drop(guard);
+    use crate::stats::{ReasonLabels, ResultLabels, VerdictLabels};
+    let delta = |now: u64, before: &mut u64| {
+        let d = now.saturating_sub(*before);
+        *before = now;
+        d
+    };
+    let packets = &stats.datapath.packets;
+    let events = &stats.datapath.events;
+    packets
+        .get_or_create(&VerdictLabels {
+            verdict: "forwarded",
+        })
+        .inc_by(delta(c.forwarded, &mut last.forwarded));
+    packets
+        .get_or_create(&VerdictLabels { verdict: "dropped" })
+        .inc_by(delta(c.dropped, &mut last.dropped));
+    events
+        .get_or_create(&ResultLabels { result: "emitted" })
+        .inc_by(delta(c.events_emitted, &mut last.emitted));
+    events
+        .get_or_create(&ResultLabels { result: "failed" })
+        .inc_by(delta(c.events_failed, &mut last.failed));
+    for (reason, n) in drops {
+        let d = delta(n, last.drops.entry(reason).or_insert(0));
+        stats
+            .datapath
+            .drops
+            .get_or_create(&ReasonLabels { reason })
+            .inc_by(d);
+    }
+}
+
+#[derive(Default)]
+struct PolledCounters {
+    forwarded: u64,
+    dropped: u64,
+    emitted: u64,
+    failed: u64,
+    drops: std::collections::HashMap<u8, u64>,
+}
+
 /// Runs flowd until `shutdown` resolves.
 pub async fn run(
     cfg: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
-    let state = Arc::new(StateHandle::new(load_state(&cfg)?));
+    let (initial_state, initial_policy) = load_state_and_policy(&cfg)?;
+    let state = Arc::new(StateHandle::new(initial_state));
     let mut registry = Registry::default();
     let stats = Arc::new(Stats::new(&mut registry));
     let metrics = crate::metrics::Metrics::new(
@@ -100,6 +188,50 @@ pub async fn run(
     )?;
     stats.attach_ring(&handle.ring);
     let observer_task = tokio::spawn(observer.run());
+
+    // The eBPF datapath, when asked for: attach, fill the maps, read the perf ring.
+    let datapath = Arc::new(std::sync::Mutex::new(None::<Datapath>));
+    let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    if !cfg.interfaces.is_empty() {
+        let dcfg = DatapathConfig {
+            interfaces: cfg.interfaces.clone(),
+            aggregation: cfg.aggregation,
+            cap_len: cfg.cap_len,
+            perf_pages: cfg.perf_pages,
+        };
+        let mut dp = Datapath::load(&dcfg)?;
+        for iface in &dcfg.interfaces {
+            dp.attach(iface)?;
+        }
+        dp.sync(&state.snapshot(), &initial_policy)?;
+        dp.start_readers(dcfg.perf_pages, sender.clone(), paused.clone())?;
+        tracing::info!(interfaces = ?dcfg.interfaces, "eBPF datapath attached");
+        if let Ok(mut g) = datapath.lock() {
+            *g = Some(dp);
+        }
+        let (dp, stats) = (datapath.clone(), stats.clone());
+        tokio::spawn(async move {
+            let mut last = PolledCounters::default();
+            let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                tick.tick().await;
+                poll_datapath_counters(&dp, &stats, &mut last);
+            }
+        });
+        // SIGUSR1 freezes and resumes the perf readers (to observe loss accounting).
+        let paused = paused.clone();
+        tokio::spawn(async move {
+            let Ok(mut usr1) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())
+            else {
+                return;
+            };
+            while usr1.recv().await.is_some() {
+                let now = !paused.fetch_xor(true, std::sync::atomic::Ordering::Relaxed);
+                tracing::info!(paused = now, "perf readers toggled");
+            }
+        });
+    }
 
     let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
     tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
@@ -171,18 +303,32 @@ pub async fn run(
         });
     }
 
-    // SIGHUP reloads the cluster state; a bad file keeps the previous one.
+    // SIGHUP reloads the cluster state and policy; a bad file keeps the previous ones.
     let reload_cfg = cfg.clone();
     let reload_state = state.clone();
+    let reload_dp = datapath.clone();
     tokio::spawn(async move {
         let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         else {
             return;
         };
         while hup.recv().await.is_some() {
-            match load_state(&reload_cfg) {
-                Ok(s) => {
-                    tracing::info!(endpoints = s.endpoints().len(), "cluster state reloaded");
+            match load_state_and_policy(&reload_cfg) {
+                Ok((s, policy)) => {
+                    let mut guard = match reload_dp.lock() {
+                        Ok(g) => g,
+                        Err(p) => p.into_inner(),
+                    };
+                    if let Some(Err(e)) = guard.as_mut().map(|dp| dp.sync(&s, &policy)) {
+                        tracing::error!("datapath maps not updated: {e}");
+                        continue;
+                    }
+                    drop(guard);
+                    tracing::info!(
+                        endpoints = s.endpoints().len(),
+                        policy_entries = policy.entries.len(),
+                        "cluster state and policy reloaded"
+                    );
                     reload_state.replace(s);
                 }
                 Err(e) => tracing::error!("reload rejected, previous state stays in force: {e}"),
@@ -205,6 +351,10 @@ pub async fn run(
     while servers.join_next().await.is_some() {}
     if let Some(path) = &cfg.unix_socket {
         let _ = std::fs::remove_file(path);
+    }
+    // Detach exactly what was attached.
+    if let Ok(mut g) = datapath.lock() {
+        g.take();
     }
     Ok(())
 }

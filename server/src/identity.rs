@@ -252,6 +252,13 @@ impl ClusterState {
         }
     }
 
+    /// Labels for an identity that no endpoint owns (e.g. a policy's CIDR identity).
+    pub fn add_identity_labels(&mut self, id: u32, labels: Vec<String>) {
+        self.identity_labels
+            .entry(id)
+            .or_insert_with(|| labels.into());
+    }
+
     pub fn set_node_name(&mut self, name: &str) {
         self.node_name = name.to_string();
     }

@@ -8,6 +8,7 @@ use clap::Parser;
 use flowscope_server::daemon::{self, Config};
 use flowscope_server::parser::l7::RedactOptions;
 use flowscope_server::source::accesslog::DEFAULT_MAX_RECORD;
+use flowscope_server::source::datapath::Aggregation;
 
 /// Flowscope server: Hubble-compatible flows from L7 proxy access logs.
 #[derive(Parser, Debug)]
@@ -50,6 +51,22 @@ struct Args {
     /// overflow series (all labels "__overflow__"). 0 means unlimited.
     #[arg(long, default_value_t = flowscope_server::metrics::DEFAULT_SERIES_LIMIT)]
     metrics_series_limit: usize,
+    /// Attach the eBPF datapath to this interface (repeatable): tc ingress sees packets
+    /// from the endpoint behind it, tc egress packets to it.
+    #[arg(long = "interface")]
+    interfaces: Vec<String>,
+    /// CiliumNetworkPolicy YAML (a supported subset) enforced by the datapath; reloaded on SIGHUP.
+    #[arg(long)]
+    policy: Option<PathBuf>,
+    /// Monitor aggregation of datapath trace events.
+    #[arg(long, value_enum, default_value = "medium")]
+    monitor_aggregation: Aggregation,
+    /// Perf ring pages per CPU (a power of two).
+    #[arg(long, default_value_t = 64)]
+    perf_pages: usize,
+    /// Packet bytes copied after each datapath event header (at most 128).
+    #[arg(long, default_value_t = 128)]
+    trace_payloadlen: u32,
     /// Replace the password of URL user-info with HUBBLE_REDACTED.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     redact_http_userinfo: bool,
@@ -118,6 +135,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
             headers_allow: lower(args.redact_http_headers_allow),
             headers_deny: lower(args.redact_http_headers_deny),
         },
+        interfaces: args.interfaces,
+        policy_file: args.policy,
+        aggregation: args.monitor_aggregation,
+        perf_pages: args.perf_pages,
+        cap_len: args.trace_payloadlen,
     };
     let shutdown = async {
         let mut term =

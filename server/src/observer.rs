@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::identity::StateHandle;
 use crate::parser::l7::{L7Parser, RedactOptions};
+use crate::parser::l34::L34Parser;
 use crate::stats::Stats;
 use crate::store::{Ring, RingWriter};
 
@@ -24,6 +25,10 @@ use crate::store::{Ring, RingWriter};
 pub enum SourceEvent {
     /// One access-log datagram, undecoded.
     AccessLog(Vec<u8>),
+    /// One perf sample from the datapath: a monitor record followed by packet bytes.
+    Datapath { data: Vec<u8>, cpu: u32 },
+    /// The kernel dropped `count` samples on `cpu`'s perf ring.
+    PerfLost { cpu: u32, count: u64 },
 }
 
 /// The sending side sources get: non-blocking, counting what does not fit.
@@ -131,6 +136,7 @@ pub struct Observer {
     writer: RingWriter<GetFlowsResponse>,
     handle: Arc<ObserverHandle>,
     l7: L7Parser,
+    l34: L34Parser,
     lost: Arc<AtomicU64>,
     processors: Vec<Box<dyn FlowProcessor>>,
 }
@@ -165,6 +171,7 @@ impl Observer {
                 writer,
                 handle: handle.clone(),
                 l7: L7Parser::new(cfg.redact),
+                l34: L34Parser::new(),
                 lost,
                 processors: cfg.processors,
             },
@@ -222,6 +229,46 @@ impl Observer {
                         );
                     }
                 }
+            }
+            SourceEvent::Datapath { data, cpu: _ } => {
+                stats.datapath_received.inc();
+                let state = self.handle.state.snapshot();
+                match self.l34.decode(&data, Timestamp::now(), &state) {
+                    Ok(flow) => {
+                        stats.datapath_decoded.inc();
+                        self.write_flow(flow);
+                    }
+                    Err(e) => {
+                        stats.datapath_dropped(e.reason()).inc();
+                        if !e.is_ignorable() {
+                            crate::stats::warn_limited(
+                                &stats.warn_decode,
+                                format_args!(
+                                    "dropped datapath record: {e} (counted in flowscope_source_records_dropped_total)"
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+            SourceEvent::PerfLost { cpu, count } => {
+                for p in &mut self.processors {
+                    p.lost(LostEventSource::PerfEventRingBuffer, count);
+                }
+                let node_name = self.handle.state.snapshot().node_name().to_string();
+                self.writer.write(Arc::new(GetFlowsResponse {
+                    node_name,
+                    time: Some(Timestamp::now()),
+                    response_types: Some(ResponseTypes::LostEvents(LostEvent {
+                        source: LostEventSource::PerfEventRingBuffer as i32,
+                        num_events_lost: count,
+                        cpu: Some(Int32Value {
+                            value: i32::try_from(cpu).unwrap_or(i32::MAX),
+                        }),
+                        first: None,
+                        last: None,
+                    })),
+                }));
             }
         }
     }

@@ -166,10 +166,12 @@ impl PolicySet {
                 continue;
             }
             let doc: PolicyDoc = serde_yaml_ng::from_value(value).map_err(yaml_err)?;
-            if let Some(kind) = &doc.kind {
-                if kind != "CiliumNetworkPolicy" && kind != "CiliumClusterwideNetworkPolicy" {
-                    return Err(format!("unsupported kind {kind:?}"));
-                }
+            if let Some(kind) = doc
+                .kind
+                .as_deref()
+                .filter(|k| *k != "CiliumNetworkPolicy" && *k != "CiliumClusterwideNetworkPolicy")
+            {
+                return Err(format!("unsupported kind {kind:?}"));
             }
             let _ = &doc.api_version;
             let ns = if doc.kind.as_deref() == Some("CiliumClusterwideNetworkPolicy") {
@@ -203,7 +205,9 @@ impl PolicySet {
             .map(|e| (e.identity, e.labels.to_vec()))
             .collect();
         for (id, _) in reserved::RESERVED_IDENTITIES {
-            identities.entry(*id).or_insert_with(|| reserved::labels(*id));
+            identities
+                .entry(*id)
+                .or_insert_with(|| reserved::labels(*id));
         }
 
         for (idx, (name, ns, rule)) in self.rules.iter().enumerate() {
@@ -234,9 +238,14 @@ impl PolicySet {
                 }
                 for (i, peer) in peers.iter().enumerate() {
                     let ctx = |e: String| format!("{name}: {section}[{i}]: {e}");
-                    let remotes =
-                        peer_identities(peer, &identities, ns.as_deref(), &mut out, &mut next_cidr_id)
-                            .map_err(ctx)?;
+                    let remotes = peer_identities(
+                        peer,
+                        &identities,
+                        ns.as_deref(),
+                        &mut out,
+                        &mut next_cidr_id,
+                    )
+                    .map_err(ctx)?;
                     let ports = ports(peer).map_err(ctx)?;
                     for local in &selected {
                         for remote in &remotes {
@@ -299,7 +308,10 @@ fn select(
         .collect())
 }
 
-fn entity_identities(entity: &str, identities: &BTreeMap<u32, Vec<String>>) -> Result<Vec<u32>, String> {
+fn entity_identities(
+    entity: &str,
+    identities: &BTreeMap<u32, Vec<String>>,
+) -> Result<Vec<u32>, String> {
     Ok(match entity {
         "all" => vec![0],
         "world" => vec![reserved::WORLD, 9, 10],
@@ -386,7 +398,12 @@ fn ports(peer: &PeerRule) -> Result<Vec<(u16, u8)>, String> {
                 _ => None,
             }
             .ok_or_else(|| format!("invalid port {:?}", p.port))?;
-            let protos: &[u8] = match p.protocol.as_deref().map(str::to_ascii_uppercase).as_deref() {
+            let protos: &[u8] = match p
+                .protocol
+                .as_deref()
+                .map(str::to_ascii_uppercase)
+                .as_deref()
+            {
                 None | Some("ANY") => &[6, 17, 132],
                 Some("TCP") => &[6],
                 Some("UDP") => &[17],
@@ -464,17 +481,53 @@ spec:
         let set = PolicySet::parse(POLICY).expect("policy");
         let c = set.compile(&state).expect("compile");
         let action = |k: PolicyKey| c.entries.get(&k).map(|v| v.action);
-        assert_eq!(action(key(1001, 1002, 9080, 6, DIR_INGRESS)), Some(ACTION_ALLOW));
-        assert_eq!(action(key(1001, 8, 0, 0, DIR_INGRESS)), Some(ACTION_ALLOW), "L3-only");
-        assert_eq!(action(key(1001, 1003, 53, 17, DIR_EGRESS)), Some(ACTION_ALLOW));
-        assert_eq!(action(key(1001, 1002, 9081, 6, DIR_INGRESS)), Some(ACTION_DENY));
-        let cidr_id = c.cidrs.get(&"192.0.2.0/24".parse().expect("net")).copied().expect("cidr");
+        assert_eq!(
+            action(key(1001, 1002, 9080, 6, DIR_INGRESS)),
+            Some(ACTION_ALLOW)
+        );
+        assert_eq!(
+            action(key(1001, 8, 0, 0, DIR_INGRESS)),
+            Some(ACTION_ALLOW),
+            "L3-only"
+        );
+        assert_eq!(
+            action(key(1001, 1003, 53, 17, DIR_EGRESS)),
+            Some(ACTION_ALLOW)
+        );
+        assert_eq!(
+            action(key(1001, 1002, 9081, 6, DIR_INGRESS)),
+            Some(ACTION_DENY)
+        );
+        let cidr_id = c
+            .cidrs
+            .get(&"192.0.2.0/24".parse().expect("net"))
+            .copied()
+            .expect("cidr");
         assert_eq!(cidr_id, CIDR_IDENTITY_BASE + 1);
-        assert_eq!(action(key(1001, cidr_id, 80, 6, DIR_INGRESS)), Some(ACTION_ALLOW));
-        assert!(c.enforce.contains(&EnforceKey { identity: 1001, direction: DIR_INGRESS, pad: [0; 3] }));
-        assert!(c.enforce.contains(&EnforceKey { identity: 1001, direction: DIR_EGRESS, pad: [0; 3] }));
-        assert!(!c.enforce.iter().any(|e| e.identity == 1002), "productpage is not selected");
-        assert_eq!(c.entries.get(&key(1001, 1002, 9080, 6, DIR_INGRESS)).map(|v| v.cookie), Some(1));
+        assert_eq!(
+            action(key(1001, cidr_id, 80, 6, DIR_INGRESS)),
+            Some(ACTION_ALLOW)
+        );
+        assert!(c.enforce.contains(&EnforceKey {
+            identity: 1001,
+            direction: DIR_INGRESS,
+            pad: [0; 3]
+        }));
+        assert!(c.enforce.contains(&EnforceKey {
+            identity: 1001,
+            direction: DIR_EGRESS,
+            pad: [0; 3]
+        }));
+        assert!(
+            !c.enforce.iter().any(|e| e.identity == 1002),
+            "productpage is not selected"
+        );
+        assert_eq!(
+            c.entries
+                .get(&key(1001, 1002, 9080, 6, DIR_INGRESS))
+                .map(|v| v.cookie),
+            Some(1)
+        );
         assert_eq!(c.rule_names, vec!["details"]);
     }
 
@@ -482,25 +535,55 @@ spec:
     fn namespaced_policy_does_not_select_other_namespaces() {
         let state = ClusterState::parse(STATE).expect("state");
         let p = "metadata: {name: x, namespace: other}\nspec:\n  endpointSelector: {matchLabels: {app: details}}\n  ingress: [{}]\n";
-        let c = PolicySet::parse(p).expect("policy").compile(&state).expect("compile");
+        let c = PolicySet::parse(p)
+            .expect("policy")
+            .compile(&state)
+            .expect("compile");
         assert!(c.enforce.is_empty());
         let p = "metadata: {name: x, namespace: default}\nspec:\n  endpointSelector: {}\n  egress: [{toPorts: [{ports: [{port: 53, protocol: ANY}]}]}]\n";
-        let c = PolicySet::parse(p).expect("policy").compile(&state).expect("compile");
+        let c = PolicySet::parse(p)
+            .expect("policy")
+            .compile(&state)
+            .expect("compile");
         assert_eq!(c.enforce.len(), 2, "both default-namespace endpoints");
-        assert!(c.entries.contains_key(&key(1001, 0, 53, 17, DIR_EGRESS)), "L4-only any remote");
+        assert!(
+            c.entries.contains_key(&key(1001, 0, 53, 17, DIR_EGRESS)),
+            "L4-only any remote"
+        );
         assert!(c.entries.contains_key(&key(1002, 0, 53, 6, DIR_EGRESS)));
     }
 
     #[test]
     fn unsupported_fields_are_rejected_by_name() {
         let bad = [
-            ("spec:\n  endpointSelector: {}\n  ingress: [{fromRequires: [{}]}]\n", "fromRequires"),
-            ("spec:\n  endpointSelector: {matchExpressions: []}\n", "matchExpressions"),
-            ("spec:\n  endpointSelector: {}\n  ingress: [{toPorts: [{ports: [{port: 80}], rules: {http: []}}]}]\n", "rules"),
-            ("spec:\n  endpointSelector: {}\n  ingress: [{fromEntities: [galaxy]}]\n", "galaxy"),
-            ("spec:\n  endpointSelector: {}\n  ingress: [{fromCIDRSet: [{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}]}]\n", "except"),
-            ("spec:\n  endpointSelector: {}\n  ingress: [{fromCIDR: [nonsense]}]\n", "invalid CIDR"),
-            ("kind: NetworkPolicy\nspec:\n  endpointSelector: {}\n", "unsupported kind"),
+            (
+                "spec:\n  endpointSelector: {}\n  ingress: [{fromRequires: [{}]}]\n",
+                "fromRequires",
+            ),
+            (
+                "spec:\n  endpointSelector: {matchExpressions: []}\n",
+                "matchExpressions",
+            ),
+            (
+                "spec:\n  endpointSelector: {}\n  ingress: [{toPorts: [{ports: [{port: 80}], rules: {http: []}}]}]\n",
+                "rules",
+            ),
+            (
+                "spec:\n  endpointSelector: {}\n  ingress: [{fromEntities: [galaxy]}]\n",
+                "galaxy",
+            ),
+            (
+                "spec:\n  endpointSelector: {}\n  ingress: [{fromCIDRSet: [{cidr: 10.0.0.0/8, except: [10.1.0.0/16]}]}]\n",
+                "except",
+            ),
+            (
+                "spec:\n  endpointSelector: {}\n  ingress: [{fromCIDR: [nonsense]}]\n",
+                "invalid CIDR",
+            ),
+            (
+                "kind: NetworkPolicy\nspec:\n  endpointSelector: {}\n",
+                "unsupported kind",
+            ),
         ];
         for (text, needle) in bad {
             let err = PolicySet::parse(text).expect_err(needle);

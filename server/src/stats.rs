@@ -33,6 +33,30 @@ pub struct LostLabels {
 }
 
 pub const ACCESS_LOG: &str = "access_log";
+pub const DATAPATH: &str = "datapath";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct VerdictLabels {
+    pub verdict: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: u8,
+}
+
+/// The datapath's own per-CPU counters, mirrored into the registry by polling.
+#[derive(Default)]
+pub struct DatapathCounters {
+    pub packets: Family<VerdictLabels, Counter>,
+    pub events: Family<ResultLabels, Counter>,
+    pub drops: Family<ReasonLabels, Counter>,
+}
 
 /// Every health series of flowd.
 pub struct Stats {
@@ -53,6 +77,12 @@ pub struct Stats {
     pub ring_capacity: Gauge,
     pub ring_writes: Counter,
     pub grpc_streams_open: Gauge,
+    pub datapath_received: Counter,
+    pub datapath_decoded: Counter,
+    datapath_truncated: Counter,
+    datapath_undecodable: Counter,
+    datapath_not_a_flow: Counter,
+    pub datapath: DatapathCounters,
     pub warn_decode: RateLimit,
     pub warn_source: RateLimit,
     ring: Arc<OnceLock<RingProbe>>,
@@ -69,6 +99,15 @@ impl Stats {
             source: ACCESS_LOG,
             reason: r,
         };
+        let dp_drop = |r| DropLabels {
+            source: DATAPATH,
+            reason: r,
+        };
+        let datapath_received = received.get_or_create(&src(DATAPATH)).clone();
+        let datapath_decoded = decoded.get_or_create(&src(DATAPATH)).clone();
+        let datapath_truncated = dropped.get_or_create(&dp_drop("truncated")).clone();
+        let datapath_undecodable = dropped.get_or_create(&dp_drop("undecodable")).clone();
+        let datapath_not_a_flow = dropped.get_or_create(&dp_drop("not_a_flow")).clone();
         let access_log_received = received.get_or_create(&src(ACCESS_LOG)).clone();
         let access_log_decoded = decoded.get_or_create(&src(ACCESS_LOG)).clone();
         let access_log_truncated = dropped.get_or_create(&drop("truncated")).clone();
@@ -107,6 +146,12 @@ impl Stats {
             ring_capacity: Gauge::default(),
             ring_writes: Counter::default(),
             grpc_streams_open: Gauge::default(),
+            datapath_received,
+            datapath_decoded,
+            datapath_truncated,
+            datapath_undecodable,
+            datapath_not_a_flow,
+            datapath: DatapathCounters::default(),
             warn_decode: RateLimit::default(),
             warn_source: RateLimit::default(),
             ring: ring.clone(),
@@ -148,6 +193,21 @@ impl Stats {
             stats.grpc_streams_open.clone(),
         );
         fs.register_collector(Box::new(RingCollector(ring)));
+        fs.register(
+            "datapath_packets",
+            "Packets the datapath forwarded or dropped",
+            stats.datapath.packets.clone(),
+        );
+        fs.register(
+            "datapath_events",
+            "Monitor events the datapath wrote to the perf ring (emitted) or could not (failed)",
+            stats.datapath.events.clone(),
+        );
+        fs.register(
+            "datapath_drops",
+            "Packets the datapath dropped, per drop reason code",
+            stats.datapath.drops.clone(),
+        );
         registry.sub_registry_with_prefix("hubble").register(
             "lost_events",
             "Lost events, per source",
@@ -163,6 +223,14 @@ impl Stats {
             ring: Arc::downgrade(ring),
             holders: Arc::strong_count(ring),
         });
+    }
+
+    pub fn datapath_dropped(&self, reason: &str) -> &Counter {
+        match reason {
+            "truncated" => &self.datapath_truncated,
+            "not_a_flow" => &self.datapath_not_a_flow,
+            _ => &self.datapath_undecodable,
+        }
     }
 
     pub fn access_log_dropped(&self, reason: &str) -> &Counter {

@@ -357,8 +357,11 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 hook)
 		struct conn_value *rv = bpf_map_lookup_elem(&conns, &rev);
 		if (rv) {
 			reason = TRACE_REASON_REPLY;
-			__u8 grew = (rv->reply_flags_seen | p.tcp_flags) != rv->reply_flags_seen;
-			rv->reply_flags_seen |= p.tcp_flags;
+			/* Bit 0x80 marks "a reply was seen", so the first reply of a flagless
+			 * protocol (UDP, ICMP) is reported too. */
+			__u8 seen = p.tcp_flags | 0x80;
+			__u8 grew = (rv->reply_flags_seen | seen) != rv->reply_flags_seen;
+			rv->reply_flags_seen |= seen;
 			report = aggregation == AGG_NONE || closing ||
 				 (aggregation == AGG_MEDIUM && grew);
 		} else {

@@ -100,32 +100,33 @@ impl FlowQuery {
         if self.follow && self.number == 0 && self.since.is_none() {
             return written;
         }
-        // Walk backwards counting matching flows until `number` (last-N) or `since`.
+        // Walk backwards until `number` matching flows (last-N), an event older than `since`,
+        // or the oldest entry; the forward read starts where the walk stopped, so lost events
+        // in that range are delivered too.
         let limit = if self.first { 0 } else { self.number };
         let mut start = written;
         let mut counted = 0u64;
-        let mut seq = written;
-        while seq > 0 {
-            seq -= 1;
-            let ev = match ring.read(seq) {
+        while start > 0 {
+            let ev = match ring.read(start - 1) {
                 Read::Event(ev) => ev,
                 Read::Overtaken { .. } | Read::NotYet => break,
             };
-            let Some(ResponseTypes::Flow(flow)) = &ev.response_types else {
-                continue;
+            let flow = match &ev.response_types {
+                Some(ResponseTypes::Flow(flow)) => Some(flow),
+                _ => None,
             };
-            if self.since.is_some_and(|since| Self::time_of(&ev) < since) {
+            if flow.is_some() && self.since.is_some_and(|since| Self::time_of(&ev) < since) {
                 break;
             }
-            if self.filters.matches_flow(flow) {
+            start -= 1;
+            if flow.is_some_and(|f| self.filters.matches_flow(f)) {
                 counted += 1;
-                start = seq;
                 if limit != 0 && counted >= limit {
                     break;
                 }
             }
         }
-        if counted == 0 { written } else { start }
+        start
     }
 }
 

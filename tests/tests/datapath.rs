@@ -1,0 +1,514 @@
+//! The eBPF datapath on real traffic, in network namespaces this test creates: identities,
+//! policy verdicts, drops, traces, and lost-event accounting (root only).
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use flowscope_tests::netns::{Netns, is_root, route, veth};
+use flowscope_tests::{Flowd, FlowdOptions};
+
+const STATE: &str = r#"
+node_name: dp-node
+cluster_name: default
+endpoints:
+  - name: client-6d4b9c7f5-abcde
+    namespace: default
+    labels: {app: client}
+    ips: [10.200.1.2]
+    identity: 25000
+    endpoint_id: 1234
+    workload: client
+  - name: server-7f8d9b6c4-fghij
+    namespace: default
+    labels: {app: server}
+    ips: [10.200.2.2]
+    identity: 25001
+    endpoint_id: 2345
+    workload: server
+"#;
+
+const POLICY: &str = r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: server-ingress, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: server}}
+  ingress:
+    - fromEndpoints: [{matchLabels: {app: client}}]
+      toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+    - fromEndpoints: [{matchLabels: {app: client}}]
+    - fromCIDR: [10.200.9.0/28]
+      toPorts: [{ports: [{port: "8080", protocol: TCP}]}]
+  ingressDeny:
+    - fromEndpoints: [{matchLabels: {app: client}}]
+      toPorts: [{ports: [{port: "9090", protocol: TCP}]}]
+---
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: client-egress, namespace: default}
+spec:
+  endpointSelector: {matchLabels: {app: client}}
+  egress:
+    - toEndpoints: [{matchLabels: {app: server}}]
+    - toPorts: [{ports: [{port: "53", protocol: UDP}]}]
+"#;
+
+/// Processes started in the namespaces; killed by pid on drop.
+struct Procs(Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for s in &mut self.0 {
+            let _ = s.kill();
+            let _ = s.wait();
+        }
+    }
+}
+
+struct Lab {
+    // Field order is drop order: processes first, then namespaces.
+    _servers: Procs,
+    flowd: Flowd,
+    ext: Netns,
+    server: Netns,
+    client: Netns,
+    _node: Netns,
+}
+
+fn lab(name: &str, extra_args: &[&str]) -> Lab {
+    let tag = format!("fs{name}{}", std::process::id() % 100_000);
+    let node = Netns::new(&format!("{tag}-node"));
+    let client = Netns::new(&format!("{tag}-client"));
+    let server = Netns::new(&format!("{tag}-server"));
+    let ext = Netns::new(&format!("{tag}-ext"));
+    veth(
+        &client,
+        "eth0",
+        Some("10.200.1.2/24"),
+        &node,
+        "lxc-client",
+        Some("10.200.1.1/24"),
+    );
+    veth(
+        &server,
+        "eth0",
+        Some("10.200.2.2/24"),
+        &node,
+        "lxc-server",
+        Some("10.200.2.1/24"),
+    );
+    veth(
+        &ext,
+        "eth0",
+        Some("10.200.9.2/24"),
+        &node,
+        "ext0",
+        Some("10.200.9.1/24"),
+    );
+    let out = ext.exec(&["ip", "addr", "add", "10.200.9.100/24", "dev", "eth0"]);
+    assert!(out.status.success());
+    for ns in [&client, &server] {
+        route(
+            ns,
+            &[
+                "default",
+                "via",
+                &format!(
+                    "10.200.{}.1",
+                    if ns.name.ends_with("client") { 1 } else { 2 }
+                ),
+            ],
+        );
+    }
+    route(&ext, &["10.200.0.0/16", "via", "10.200.9.1"]);
+    let out = node.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let mut servers = Procs(Vec::new());
+    // TCP listeners on 8080 and 9090 in the server pod, a UDP sink in ext.
+    let tcp_server = r#"
+import socket, threading
+def serve(p):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", p))
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        c.sendall(b"ok")
+        c.close()
+for p in (8080, 9090):
+    threading.Thread(target=serve, args=(p,), daemon=True).start()
+threading.Event().wait()
+"#;
+    servers.0.push(
+        server
+            .command("python3")
+            .args(["-c", tcp_server])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let udp_sink = "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', 53))\nwhile True:\n    s.recv(2048)\n";
+    servers.0.push(
+        ext.command("python3")
+            .args(["-c", udp_sink])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let dir = std::env::temp_dir().join(format!("{tag}-policy"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let mut args = vec![
+        "--interface=lxc-client".to_string(),
+        "--interface=lxc-server".to_string(),
+        format!("--policy={}", policy.display()),
+    ];
+    args.extend(extra_args.iter().map(|s| s.to_string()));
+    let flowd = Flowd::start(FlowdOptions {
+        state_yaml: STATE,
+        netns: Some(node.name.clone()),
+        extra_args: args,
+        buffer_capacity: 65535,
+    });
+    // Wait for the listeners.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        let ok = server.exec(&[
+            "python3",
+            "-c",
+            "import socket; socket.create_connection(('127.0.0.1',8080),1)",
+        ]);
+        if ok.status.success() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Lab {
+        _servers: servers,
+        flowd,
+        ext,
+        server,
+        client,
+        _node: node,
+    }
+}
+
+/// Connects from `ns` (optionally from `src`) to `dst:port`; true if the connection was made.
+fn connect(ns: &Netns, src: Option<&str>, dst: &str, port: u16) -> bool {
+    let bind = src.map_or(String::new(), |s| format!("s.bind(('{s}',0));"));
+    let code = format!(
+        "import socket,sys\ns=socket.socket(); s.settimeout(1.5); {bind}\ntry:\n    s.connect(('{dst}',{port})); s.recv(2); s.close()\nexcept Exception:\n    sys.exit(1)\n"
+    );
+    ns.exec(&["python3", "-c", &code]).status.success()
+}
+
+fn udp(ns: &Netns, dst: &str, port: u16, count: usize) {
+    let code = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range({count}): s.sendto(b'x'*32,('{dst}',{port}))\n"
+    );
+    assert!(ns.exec(&["python3", "-c", &code]).status.success());
+}
+
+fn observe(flowd: &Flowd, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["observe", "--all"];
+    all.extend_from_slice(args);
+    let out = flowd.flowctl(&all);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for(flowd: &Flowd, args: &[&str], n: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let lines = observe(flowd, args);
+        if lines.len() >= n || Instant::now() > deadline {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn identities_policy_verdicts_drops_and_traces() {
+    if !is_root() {
+        eprintln!("skipped: needs root for namespaces and eBPF");
+        return;
+    }
+    let lab = lab("a", &[]);
+    let f = &lab.flowd;
+
+    // Allowed TCP: client -> server:8080.
+    assert!(
+        connect(&lab.client, None, "10.200.2.2", 8080),
+        "allowed connection fails; flows:\n{}\nflowd log:\n{}",
+        observe(f, &["--use-default-field-masks=false"]).join("\n"),
+        f.log()
+    );
+    // Denied by an explicit deny rule: client -> server:9090.
+    assert!(
+        !connect(&lab.client, None, "10.200.2.2", 9090),
+        "denied connection succeeds"
+    );
+    // World from the allowed CIDR, and from outside it.
+    assert!(connect(&lab.ext, Some("10.200.9.2"), "10.200.2.2", 8080));
+    assert!(!connect(&lab.ext, Some("10.200.9.100"), "10.200.2.2", 8080));
+    // Client egress is default-deny except to the server and DNS.
+    assert!(!connect(&lab.client, None, "10.200.9.2", 8080));
+    udp(&lab.client, "10.200.9.2", 53, 1);
+    let ping = lab
+        .client
+        .exec(&["ping", "-c", "1", "-W", "2", "10.200.2.2"]);
+    assert!(
+        ping.status.success(),
+        "ICMP client -> server is allowed (L3)"
+    );
+
+    let pv = wait_for(
+        f,
+        &[
+            "-t",
+            "policy-verdict",
+            "--from-identity",
+            "25000",
+            "--to-port",
+            "8080",
+        ],
+        2,
+    );
+    assert!(
+        pv.iter().any(|l| l.contains("default/client-6d4b9c7f5-abcde:")
+            && l.contains("(ID:25000) -> default/server-7f8d9b6c4-fghij:8080 (ID:25001) policy-verdict:L3-L4 INGRESS ALLOWED (TCP Flags: SYN)")),
+        "{pv:#?}"
+    );
+    assert!(
+        pv.iter()
+            .any(|l| l.contains("policy-verdict:L3-Only EGRESS ALLOWED (TCP Flags: SYN)")),
+        "{pv:#?}"
+    );
+
+    let traces = observe(
+        f,
+        &[
+            "-t",
+            "trace:to-endpoint",
+            "--to-port",
+            "8080",
+            "--from-label",
+            "app=client",
+        ],
+    );
+    assert!(
+        traces
+            .iter()
+            .any(|l| l.ends_with("to-endpoint FORWARDED (TCP Flags: SYN)")),
+        "{traces:#?}"
+    );
+    let replies = observe(
+        f,
+        &[
+            "-t",
+            "trace",
+            "--from-port",
+            "8080",
+            "--to-identity",
+            "25000",
+        ],
+    );
+    assert!(
+        replies
+            .iter()
+            .any(|l| l.contains(" <- ") && l.contains("TCP Flags: SYN, ACK")),
+        "reply traced with <-: {replies:#?}"
+    );
+
+    let dropped = observe(f, &["--verdict", "DROPPED", "-t", "drop"]);
+    let deny = dropped
+        .iter()
+        .filter(|l| {
+            l.contains(":9090 (ID:25001) Policy denied by denylist DROPPED (TCP Flags: SYN)")
+        })
+        .count();
+    assert!(deny >= 1, "{dropped:#?}");
+    assert!(
+        dropped.iter().any(|l| l.contains("10.200.9.100:") && l.contains("(world) <> default/server-7f8d9b6c4-fghij:8080 (ID:25001) Policy denied DROPPED")),
+        "world outside the allowed CIDR is dropped: {dropped:#?}"
+    );
+    assert!(
+        dropped.iter().any(
+            |l| l.contains("(ID:25000) <> 10.200.9.2:8080 (ID:16777217) Policy denied DROPPED")
+        ),
+        "client egress default deny: {dropped:#?}"
+    );
+    assert!(
+        !dropped
+            .iter()
+            .any(|l| l.contains("10.200.9.2:") && l.contains("<> default/server")),
+        "world from the allowed CIDR is not dropped: {dropped:#?}"
+    );
+    let denied_pv = observe(
+        f,
+        &[
+            "-t",
+            "policy-verdict",
+            "--verdict",
+            "DROPPED",
+            "--to-port",
+            "9090",
+        ],
+    );
+    assert!(
+        denied_pv
+            .iter()
+            .any(|l| l.contains("policy-verdict:L3-L4 INGRESS DENIED")),
+        "{denied_pv:#?}"
+    );
+
+    let udp_flows = observe(f, &["--protocol", "udp", "--to-port", "53"]);
+    assert!(
+        udp_flows.iter().any(|l| l.ends_with("FORWARDED (UDP)")),
+        "{udp_flows:#?}"
+    );
+    let icmp = observe(f, &["--protocol", "icmp"]);
+    assert!(
+        icmp.iter().any(|l| l.contains("ICMPv4 EchoRequest")),
+        "{icmp:#?}"
+    );
+    assert!(
+        icmp.iter().any(|l| l.contains("ICMPv4 EchoReply")),
+        "{icmp:#?}"
+    );
+
+    // Labels and identities in the JSON form.
+    let out = f.flowctl(&[
+        "observe",
+        "-o",
+        "jsonpb",
+        "-t",
+        "trace:to-endpoint",
+        "--to-port",
+        "8080",
+        "--from-identity",
+        "25000",
+        "--last",
+        "1",
+    ]);
+    let json: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let v: serde_json::Value = serde_json::from_str(json.last().unwrap()).unwrap();
+    let flow = &v["flow"];
+    assert_eq!(flow["source"]["identity"], 25000);
+    assert_eq!(
+        flow["source"]["labels"],
+        serde_json::json!(["k8s:app=client", "k8s:io.kubernetes.pod.namespace=default"])
+    );
+    assert_eq!(flow["destination"]["ID"], 2345);
+    assert_eq!(flow["destination"]["pod_name"], "server-7f8d9b6c4-fghij");
+    assert_eq!(flow["trace_observation_point"], "TO_ENDPOINT");
+    assert_eq!(flow["event_type"], serde_json::json!({"type": 4}));
+    assert_eq!(flow["traffic_direction"], "INGRESS");
+    assert_eq!(flow["l4"]["TCP"]["destination_port"], 8080);
+
+    // Packet counters agree with what was dropped.
+    let dropped_pkts = f
+        .metric(r#"flowscope_datapath_packets_total{verdict="dropped"}"#)
+        .unwrap_or(0.0);
+    assert!(dropped_pkts >= 3.0, "{dropped_pkts}");
+}
+
+#[test]
+fn paused_reader_lost_events_add_up() {
+    if !is_root() {
+        eprintln!("skipped: needs root for namespaces and eBPF");
+        return;
+    }
+    let lab = lab("b", &["--monitor-aggregation=none", "--perf-pages=1"]);
+    let f = &lab.flowd;
+    // Freeze the perf readers, flood (bounded), resume.
+    let signal = |sig: &str| {
+        assert!(
+            Command::new("kill")
+                .args([sig, &f.pid().to_string()])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    signal("-USR1");
+    std::thread::sleep(Duration::from_millis(200));
+    udp(&lab.client, "10.200.9.2", 53, 3000);
+    signal("-USR1");
+    let series = |name: &str| f.metric(name).unwrap_or(0.0) as u64;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut emitted, mut failed, mut seen, mut lost);
+    loop {
+        emitted = series(r#"flowscope_datapath_events_total{result="emitted"}"#);
+        failed = series(r#"flowscope_datapath_events_total{result="failed"}"#);
+        seen = series(r#"flowscope_source_records_received_total{source="datapath"}"#);
+        lost = series(r#"hubble_lost_events_total{source="perf_event_ring_buffer"}"#);
+        if (emitted > 0 && seen + lost == emitted + failed) || Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        lost > 0,
+        "a paused reader under a flood loses events (emitted {emitted}, seen {seen})"
+    );
+    assert_eq!(
+        seen + lost,
+        emitted + failed,
+        "seen + lost = attempted (emitted {emitted}, failed {failed})"
+    );
+    // The loss reached clients as LostEvents with the same total.
+    let out = f.flowctl(&[
+        "observe",
+        "--all",
+        "-o",
+        "jsonpb",
+        "-t",
+        "trace",
+        "--from-identity",
+        "1",
+    ]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    let reported: u64 = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["lost_events"]["source"] == "PERF_EVENT_RING_BUFFER")
+        .map(|v| {
+            v["lost_events"]["num_events_lost"]
+                .as_str()
+                .unwrap_or("0")
+                .parse::<u64>()
+                .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(
+        reported, lost,
+        "LostEvents in the ring carry the lost count"
+    );
+    let _ = (&lab.server, &lab.ext);
+}
