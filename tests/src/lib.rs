@@ -307,6 +307,8 @@ pub struct Prometheus {
     child: Child,
     pub dir: PathBuf,
     pub port: u16,
+    /// The network namespace it runs in, if any.
+    netns: Option<String>,
 }
 
 impl Prometheus {
@@ -315,6 +317,11 @@ impl Prometheus {
     /// Starts Prometheus scraping `targets` (`/metrics` on loopback ports) and waits until it
     /// is ready. Exemplar storage is on, so scraped exemplars can be queried.
     pub fn start(targets: &[u16]) -> Prometheus {
+        Self::start_in(None, targets)
+    }
+
+    /// [`Prometheus::start`] inside network namespace `netns` (to scrape a flowd there).
+    pub fn start_in(netns: Option<&str>, targets: &[u16]) -> Prometheus {
         static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("flowscope-prom-{}-{n}", std::process::id()));
@@ -329,7 +336,15 @@ impl Prometheus {
         std::fs::write(&config_file, config).unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
-        let child = Command::new(Self::BINARY)
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, Self::BINARY]);
+                c
+            }
+            None => Command::new(Self::BINARY),
+        };
+        let child = cmd
             .arg(format!("--config.file={}", config_file.display()))
             .arg(format!(
                 "--storage.tsdb.path={}",
@@ -342,10 +357,15 @@ impl Prometheus {
             .stderr(log)
             .spawn()
             .unwrap();
-        let p = Prometheus { child, dir, port };
+        let p = Prometheus {
+            child,
+            dir,
+            port,
+            netns: netns.map(str::to_string),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
-            if http_get_with(port, "/-/ready", &[]).is_some_and(|r| r.status == 200) {
+            if p.get("/-/ready").is_some_and(|r| r.status == 200) {
                 return p;
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -357,6 +377,28 @@ impl Prometheus {
         std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
     }
 
+    /// `GET path` on Prometheus' own address (through its namespace, if any).
+    fn get(&self, path: &str) -> Option<HttpResponse> {
+        match &self.netns {
+            None => http_get_with(self.port, path, &[]),
+            Some(ns) => {
+                let url = format!("http://127.0.0.1:{}{path}", self.port);
+                let out = Command::new("ip")
+                    .args(["netns", "exec", ns, "curl", "-s", "--max-time", "5"])
+                    .args(["-w", "\n%{http_code}", &url])
+                    .output()
+                    .ok()?;
+                let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                let (body, code) = text.rsplit_once('\n')?;
+                Some(HttpResponse {
+                    status: code.trim().parse().ok()?,
+                    headers: Vec::new(),
+                    body: body.to_string(),
+                })
+            }
+        }
+    }
+
     /// `GET /api/v1/<endpoint>?<params>`: the `data` of a successful answer.
     pub fn api(&self, endpoint: &str, params: &[(&str, &str)]) -> serde_json::Value {
         let query: Vec<String> = params
@@ -364,7 +406,8 @@ impl Prometheus {
             .map(|(k, v)| format!("{k}={}", url_encode(v)))
             .collect();
         let path = format!("/api/v1/{endpoint}?{}", query.join("&"));
-        let r = http_get_with(self.port, &path, &[])
+        let r = self
+            .get(&path)
             .unwrap_or_else(|| panic!("prometheus unreachable; log:\n{}", self.log()));
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
         assert!(
@@ -430,3 +473,4 @@ impl Drop for Prometheus {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+pub mod workload;

@@ -7,7 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flowscope_tests::netns::{Netns, is_root, route, veth};
-use flowscope_tests::{Flowd, FlowdOptions};
+use flowscope_tests::{Flowd, FlowdOptions, Prometheus};
 
 const STATE: &str = r#"
 node_name: dp-node
@@ -254,7 +254,8 @@ fn identities_policy_verdicts_drops_and_traces() {
         eprintln!("skipped: needs root for namespaces and eBPF");
         return;
     }
-    let lab = lab("a", &[]);
+    let lab = lab("a", &["--metrics=flow drop policy"]);
+    let prom = Prometheus::start_in(Some(&lab._node.name), &[lab.flowd.metrics_port]);
     let f = &lab.flowd;
 
     // Allowed TCP: client -> server:8080.
@@ -430,6 +431,69 @@ fn identities_policy_verdicts_drops_and_traces() {
     assert_eq!(flow["event_type"], serde_json::json!({"type": 4}));
     assert_eq!(flow["traffic_direction"], "INGRESS");
     assert_eq!(flow["l4"]["TCP"]["destination_port"], 8080);
+
+    // A real Prometheus scraping flowd agrees with the flows in the ring.
+    let flows = observe(f, &["-o", "jsonpb", "--use-default-field-masks=false"]);
+    let parsed: Vec<serde_json::Value> = flows
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["flow"].is_object())
+        .collect();
+    let count = |pred: &dyn Fn(&serde_json::Value) -> bool| {
+        parsed.iter().filter(|v| pred(&v["flow"])).count() as f64
+    };
+    // Hubble's drop handler counts every DROPPED flow: drop events and denied policy verdicts.
+    let policy_denied =
+        count(&|f| f["drop_reason_desc"] == "POLICY_DENIED" && f["verdict"] == "DROPPED");
+    let dropped = count(&|f| f["verdict"] == "DROPPED");
+    let forwarded = count(&|f| f["verdict"] == "FORWARDED");
+    assert!(policy_denied >= 2.0 && dropped > policy_denied && forwarded > 0.0);
+    let r = prom.wait_query(
+        r#"sum(hubble_drop_total{reason="POLICY_DENIED"})"#,
+        Duration::from_secs(30),
+        |r| r.first().and_then(|s| s["value"][1].as_str()) == Some(&policy_denied.to_string()),
+    );
+    assert_eq!(
+        r.first().and_then(|s| s["value"][1].as_str()),
+        Some(policy_denied.to_string().as_str()),
+        "hubble_drop_total{{reason=POLICY_DENIED}}; prometheus log:\n{}",
+        prom.log()
+    );
+    let by_verdict = |v: &str| {
+        prom.query_value(&format!(
+            r#"sum(hubble_flows_processed_total{{verdict="{v}"}})"#
+        ))
+    };
+    // Flows keep arriving (neighbour discovery), so compare against a fresh count.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let now_flows = observe(
+            f,
+            &[
+                "-o",
+                "jsonpb",
+                "--use-default-field-masks=false",
+                "--verdict",
+                "DROPPED",
+            ],
+        )
+        .len() as f64;
+        if by_verdict("DROPPED") == Some(now_flows) || Instant::now() > deadline {
+            assert_eq!(by_verdict("DROPPED"), Some(now_flows));
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    assert!(
+        prom.query_value(
+            r#"sum(hubble_policy_verdicts_total{direction="ingress",match="l3-l4",action="forwarded"})"#
+        )
+        .is_some_and(|v| v >= 2.0)
+    );
+    assert!(
+        prom.query_value(r#"sum(hubble_policy_verdicts_total{action="dropped"})"#)
+            .is_some_and(|v| v >= 3.0)
+    );
 
     // Packet counters agree with what was dropped.
     let dropped_pkts = f
