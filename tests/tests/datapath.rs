@@ -77,6 +77,14 @@ struct Lab {
     _node: Netns,
 }
 
+/// The namespace labs run one at a time: concurrent floods on 2 cores make loss accounting
+/// and retransmission timing flaky.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn lab(name: &str, extra_args: &[&str]) -> Lab {
     let tag = format!("fs{name}{}", std::process::id() % 100_000);
     let node = Netns::new(&format!("{tag}-node"));
@@ -214,9 +222,10 @@ fn connect(ns: &Netns, src: Option<&str>, dst: &str, port: u16) -> bool {
     ns.exec(&["python3", "-c", &code]).status.success()
 }
 
+/// Sends `count` datagrams, paced (1 ms every 20) so the veth backlog does not drop them.
 fn udp(ns: &Netns, dst: &str, port: u16, count: usize) {
     let code = format!(
-        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range({count}): s.sendto(b'x'*32,('{dst}',{port}))\n"
+        "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range({count}):\n    s.sendto(b'x'*32,('{dst}',{port}))\n    if i % 20 == 19: time.sleep(0.001)\n"
     );
     assert!(ns.exec(&["python3", "-c", &code]).status.success());
 }
@@ -254,6 +263,7 @@ fn identities_policy_verdicts_drops_and_traces() {
         eprintln!("skipped: needs root for namespaces and eBPF");
         return;
     }
+    let _serial = serial();
     let lab = lab("a", &["--metrics=flow drop policy"]);
     let prom = Prometheus::start_in(Some(&lab._node.name), &[lab.flowd.metrics_port]);
     let f = &lab.flowd;
@@ -366,6 +376,24 @@ fn identities_policy_verdicts_drops_and_traces() {
             .any(|l| l.contains("10.200.9.2:") && l.contains("<> default/server")),
         "world from the allowed CIDR is not dropped: {dropped:#?}"
     );
+    // `--verdict DROPPED -t drop` returns exactly the three expected kinds of drop (SYN
+    // retransmissions repeat them), nothing else.
+    for l in &dropped {
+        let expected = l.contains(":9090 (ID:25001) Policy denied by denylist DROPPED (TCP Flags: SYN)")
+            || (l.contains("10.200.9.100:") && l.contains("(world) <> default/server-7f8d9b6c4-fghij:8080 (ID:25001) Policy denied DROPPED (TCP Flags: SYN)"))
+            || l.contains("(ID:25000) <> 10.200.9.2:8080 (ID:16777217) Policy denied DROPPED (TCP Flags: SYN)");
+        assert!(expected, "unexpected drop: {l}");
+    }
+    for l in &pv {
+        assert!(
+            l.contains("policy-verdict:L3-L4 INGRESS ALLOWED (TCP Flags: SYN)")
+                || l.contains("policy-verdict:L3-Only EGRESS ALLOWED (TCP Flags: SYN)")
+                || l.contains(
+                    "(ID:25000) <> 10.200.9.2:8080 (ID:16777217) policy-verdict:none EGRESS DENIED (TCP Flags: SYN)"
+                ),
+            "unexpected policy verdict: {l}"
+        );
+    }
     let denied_pv = observe(
         f,
         &[
@@ -508,6 +536,7 @@ fn paused_reader_lost_events_add_up() {
         eprintln!("skipped: needs root for namespaces and eBPF");
         return;
     }
+    let _serial = serial();
     let lab = lab("b", &["--monitor-aggregation=none", "--perf-pages=1"]);
     let f = &lab.flowd;
     // Freeze the perf readers, flood (bounded), resume.
@@ -520,10 +549,16 @@ fn paused_reader_lost_events_add_up() {
                 .success()
         );
     };
+    // Resolve neighbours first, so the flood is not lost to ARP queueing.
+    udp(&lab.client, "10.200.9.2", 53, 1);
+    std::thread::sleep(Duration::from_millis(300));
     signal("-USR1");
     std::thread::sleep(Duration::from_millis(200));
     udp(&lab.client, "10.200.9.2", 53, 3000);
     signal("-USR1");
+    // The kernel reports a loss with the next event it can write: send one after resuming.
+    std::thread::sleep(Duration::from_millis(300));
+    udp(&lab.client, "10.200.9.2", 53, 1);
     let series = |name: &str| f.metric(name).unwrap_or(0.0) as u64;
     let deadline = Instant::now() + Duration::from_secs(10);
     let (mut emitted, mut failed, mut seen, mut lost);
@@ -539,7 +574,8 @@ fn paused_reader_lost_events_add_up() {
     }
     assert!(
         lost > 0,
-        "a paused reader under a flood loses events (emitted {emitted}, seen {seen})"
+        "a paused reader under a flood loses events (emitted {emitted}, seen {seen}); log:\n{}",
+        f.log()
     );
     assert_eq!(
         seen + lost,
@@ -575,4 +611,45 @@ fn paused_reader_lost_events_add_up() {
         "LostEvents in the ring carry the lost count"
     );
     let _ = (&lab.server, &lab.ext);
+}
+
+#[test]
+fn without_privileges_flowd_exits_with_one_clear_line() {
+    if !is_root() {
+        eprintln!("skipped: needs root to drop privileges");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("fs-unpriv-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    // As nobody, without capabilities: the datapath cannot load.
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(flowscope_tests::bin("flowd"))
+        .args([
+            "--interface=lo",
+            "--listen-address=",
+            "--metrics-address=",
+            "--unix-socket=",
+        ])
+        .arg(format!(
+            "--access-log-socket={}",
+            dir.join("al.sock").display()
+        ))
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("flowd: cannot load the eBPF programs:"),
+        "{err}"
+    );
+    assert!(lines[0].contains("CAP_BPF"), "{err}");
 }

@@ -91,6 +91,21 @@ pub struct Datapath {
     interfaces: Vec<String>,
 }
 
+/// An error and its sources on one line (aya's errors keep the OS error as a source).
+fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = s.source();
+    }
+    out
+}
+
 fn map_err(map: &'static str) -> impl Fn(aya::maps::MapError) -> DatapathError {
     move |e| DatapathError::Map {
         map,
@@ -102,7 +117,7 @@ impl Datapath {
     /// Loads the programs and configures them; attaches nothing yet.
     pub fn load(cfg: &DatapathConfig) -> Result<Self, DatapathError> {
         let mut ebpf =
-            Ebpf::load(PROGRAM).map_err(|e: EbpfError| DatapathError::Load(e.to_string()))?;
+            Ebpf::load(PROGRAM).map_err(|e: EbpfError| DatapathError::Load(with_sources(&e)))?;
         for name in [FROM_ENDPOINT, TO_ENDPOINT] {
             let prog: &mut SchedClassifier = ebpf
                 .program_mut(name)
