@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)] // test support: failing loudly is the point
 
 pub mod netns;
+pub mod tmux;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use flowscope_tests::netns::{Netns, is_root, route, veth};
+use flowscope_tests::tmux::{Tmux, flowtop_command};
 use flowscope_tests::{Flowd, FlowdOptions, Prometheus};
 
 const STATE: &str = r#"
@@ -522,6 +523,33 @@ fn identities_policy_verdicts_drops_and_traces() {
         prom.query_value(r#"sum(hubble_policy_verdicts_total{action="dropped"})"#)
             .is_some_and(|v| v >= 3.0)
     );
+
+    // flowtop shows the datapath's drops live: filtered to DROPPED with one key.
+    let dir = std::env::temp_dir().join(format!("fs-dp-flowtop-{}", std::process::id()));
+    let server = f.server_arg();
+    let tmux = Tmux::start(
+        &dir,
+        &flowtop_command(&dir, &["--server", &server, "--identity", "25001"]),
+    );
+    tmux.wait_for(Duration::from_secs(10), "to-endpoint");
+    tmux.keys(&["v", "v"]); // any -> FORWARDED -> DROPPED
+    let (pane, _) = tmux.wait(Duration::from_secs(5), "only drops shown", |p| {
+        p.contains("Policy denied") && p.contains("verdict DROPPED") && !p.contains("FORWARDED ")
+    });
+    let rows: Vec<&str> = pane.lines().filter(|l| l.contains(" 25001 ")).collect();
+    assert!(rows.len() >= 4, "{pane}");
+    assert!(
+        rows.iter()
+            .all(|r| r.contains("DROPPED") || r.contains("DENIED")),
+        "{pane}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.contains("10.200.9.100:") && r.contains(" world ")),
+        "{pane}"
+    );
+    tmux.keys(&["q"]);
+    assert_eq!(tmux.wait_exit(), "0");
 
     // Packet counters agree with what was dropped.
     let dropped_pkts = f
