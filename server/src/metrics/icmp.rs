@@ -3,8 +3,6 @@
 //! `DestinationUnreachable(Port)`, `Redirect(Code: 9)`, `42(0)`); the family is `IPv4` for
 //! both ICMPv4 and ICMPv6, as in Hubble.
 
-use std::fmt::Write as _;
-
 use flowscope_proto::flow::{Flow, layer4};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
@@ -12,134 +10,26 @@ use prometheus_client::registry::Registry;
 use super::Handler;
 use super::context::ContextOptions;
 use super::series::{Guard, Key, Series};
+use crate::parser::l34::icmp_names;
 
-/// `(type, name, code names)`: gopacket's type/code table. No code names means the type
-/// does not use the code field.
-type TypeCodes = [(u8, &'static str, &'static [(u8, &'static str)])];
-
-/// gopacket's `icmpv4TypeCodeInfo`.
-const ICMPV4: &TypeCodes = &[
-    (0, "EchoReply", &[]),
-    (
-        3,
-        "DestinationUnreachable",
-        &[
-            (0, "Net"),
-            (1, "Host"),
-            (2, "Protocol"),
-            (3, "Port"),
-            (4, "FragmentationNeeded"),
-            (5, "SourceRoutingFailed"),
-            (6, "NetUnknown"),
-            (7, "HostUnknown"),
-            (8, "SourceIsolated"),
-            (9, "NetAdminProhibited"),
-            (10, "HostAdminProhibited"),
-            (11, "NetTOS"),
-            (12, "HostTOS"),
-            (13, "CommAdminProhibited"),
-            (14, "HostPrecedence"),
-            (15, "PrecedenceCutoff"),
-        ],
-    ),
-    (4, "SourceQuench", &[]),
-    (
-        5,
-        "Redirect",
-        &[(0, "Net"), (1, "Host"), (2, "TOS+Net"), (3, "TOS+Host")],
-    ),
-    (8, "EchoRequest", &[]),
-    (9, "RouterAdvertisement", &[]),
-    (10, "RouterSolicitation", &[]),
-    (
-        11,
-        "TimeExceeded",
-        &[(0, "TTLExceeded"), (1, "FragmentReassemblyTimeExceeded")],
-    ),
-    (
-        12,
-        "ParameterProblem",
-        &[
-            (0, "PointerIndicatesError"),
-            (1, "MissingOption"),
-            (2, "BadLength"),
-        ],
-    ),
-    (13, "TimestampRequest", &[]),
-    (14, "TimestampReply", &[]),
-    (15, "InfoRequest", &[]),
-    (16, "InfoReply", &[]),
-    (17, "AddressMaskRequest", &[]),
-    (18, "AddressMaskReply", &[]),
-];
-
-/// gopacket's `icmpv6TypeCodeInfo` (github.com/gopacket/gopacket, which Cilium uses).
-const ICMPV6: &TypeCodes = &[
-    (
-        1,
-        "DestinationUnreachable",
-        &[
-            (0, "NoRouteToDst"),
-            (1, "AdminProhibited"),
-            (2, "BeyondScopeOfSrc"),
-            (3, "AddressUnreachable"),
-            (4, "PortUnreachable"),
-            (5, "SrcAddressFailedPolicy"),
-            (6, "RejectRouteToDst"),
-        ],
-    ),
-    (2, "PacketTooBig", &[]),
-    (
-        3,
-        "TimeExceeded",
-        &[
-            (0, "HopLimitExceeded"),
-            (1, "FragmentReassemblyTimeExceeded"),
-        ],
-    ),
-    (
-        4,
-        "ParameterProblem",
-        &[
-            (0, "ErroneousHeaderField"),
-            (1, "UnrecognizedNextHeader"),
-            (2, "UnrecognizedIPv6Option"),
-        ],
-    ),
-    (128, "EchoRequest", &[]),
-    (129, "EchoReply", &[]),
-    (133, "RouterSolicitation", &[]),
-    (134, "RouterAdvertisement", &[]),
-    (135, "NeighborSolicitation", &[]),
-    (136, "NeighborAdvertisement", &[]),
-    (137, "Redirect", &[]),
-];
-
-/// Writes gopacket's `TypeCode.String()` as one value.
-fn push_type_code(key: &mut Key, table: &TypeCodes, t: u32, c: u32) {
+/// Writes gopacket's `TypeCode.String()` as one value (the names are the decoder's, so the
+/// metric and the flow's Summary always agree).
+fn push_type_code(key: &mut Key, scratch: &mut String, v6: bool, t: u32, c: u32) {
     // The proto carries uint32; gopacket's CreateICMPv*TypeCode takes uint8.
     let (t, c) = (t as u8, c as u8);
-    key.begin();
-    match table.iter().find(|(n, _, _)| *n == t) {
-        None => {
-            let _ = write!(key, "{t}({c})");
-        }
-        Some((_, name, codes)) => match codes.iter().find(|(n, _)| *n == c) {
-            _ if codes.is_empty() && c == 0 => key.extend(name),
-            Some((_, code)) => {
-                let _ = write!(key, "{name}({code})");
-            }
-            None => {
-                let _ = write!(key, "{name}(Code: {c})");
-            }
-        },
+    scratch.clear();
+    if v6 {
+        icmp_names::push_icmpv6(scratch, t, c);
+    } else {
+        icmp_names::push_icmpv4(scratch, t, c);
     }
-    key.end();
+    key.push(scratch);
 }
 
 pub struct Icmp {
     icmp: Series<Counter>,
     ctx: ContextOptions,
+    scratch: String,
 }
 
 impl Icmp {
@@ -149,20 +39,21 @@ impl Icmp {
         Icmp {
             icmp: Series::register(registry, guard, "icmp", "Number of ICMP messages", labels),
             ctx,
+            scratch: String::with_capacity(48),
         }
     }
 }
 
 impl Handler for Icmp {
     fn process(&mut self, flow: &Flow) {
-        let (table, t, c) = match flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()) {
-            Some(layer4::Protocol::IcmPv4(i)) => (ICMPV4, i.r#type, i.code),
-            Some(layer4::Protocol::IcmPv6(i)) => (ICMPV6, i.r#type, i.code),
+        let (v6, t, c) = match flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()) {
+            Some(layer4::Protocol::IcmPv4(i)) => (false, i.r#type, i.code),
+            Some(layer4::Protocol::IcmPv6(i)) => (true, i.r#type, i.code),
             _ => return,
         };
         let k = self.icmp.key();
         k.push("IPv4");
-        push_type_code(k, table, t, c);
+        push_type_code(k, &mut self.scratch, v6, t, c);
         self.ctx.write(flow, false, k);
         self.icmp.with(|c| {
             c.inc();
@@ -176,9 +67,12 @@ mod tests {
     use super::*;
     use flowscope_proto::flow::{IcmPv4, IcmPv6, Layer4, Verdict};
 
-    fn name(table: &TypeCodes, t: u32, c: u32) -> String {
+    const ICMPV4: bool = false;
+    const ICMPV6: bool = true;
+
+    fn name(v6: bool, t: u32, c: u32) -> String {
         let mut k = Key::default();
-        push_type_code(&mut k, table, t, c);
+        push_type_code(&mut k, &mut String::new(), v6, t, c);
         k.values().next().expect("value").into_owned()
     }
 
