@@ -32,6 +32,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pbjson_build::Builder::new()
         .register_descriptors(&fds_bytes)?
         .preserve_proto_field_names()
+        // Go's protojson readers in Hubble's offline mode discard unknown fields; a flow
+        // log from a newer Hubble must still be readable.
+        .ignore_unknown_fields()
         .build(&[".flow", ".observer", ".relay", ".peer", ".cilium"])?;
     for pkg in ["flow", "observer", "relay", "peer", "cilium"] {
         let path = out.join(format!("{pkg}.serde.rs"));

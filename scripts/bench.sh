@@ -23,7 +23,7 @@ rm -f "$out"/*.json
 pin=()
 if command -v taskset >/dev/null; then pin=(taskset -c 0); fi
 
-"${pin[@]}" "$bench" --out "$out" decode filter encode metrics memory tui
+"${pin[@]}" "$bench" --out "$out" decode filter encode metrics memory tui input
 "$bench" --out "$out" ring e2e
 "$bench" --out "$out" --report | tee "$out/results.md"
 

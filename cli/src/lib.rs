@@ -2,5 +2,6 @@
 
 pub mod client;
 pub mod flags;
+pub mod input;
 pub mod printer;
 pub mod request;

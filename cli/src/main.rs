@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use flowscope_cli::client::{self, REQUEST_TIMEOUT};
 use flowscope_cli::flags::{self, FilterFlags};
+use flowscope_cli::input;
 use flowscope_cli::printer::{OutputFormat, Printer, PrinterOptions, TimeFormat, TimeZone};
 use flowscope_cli::request::{self, DEFAULT_FIELD_MASK, SelectorFlags};
 use flowscope_proto::observer::ServerStatusRequest;
@@ -63,6 +64,10 @@ struct ObserveArgs {
     /// Flow fields to request (json/jsonpb output only).
     #[arg(long, value_delimiter = ',')]
     field_mask: Vec<String>,
+    /// Read flows from a file of jsonpb lines (`-` for stdin) instead of a server; the
+    /// same filters and selectors apply (no selector: every line).
+    #[arg(long, value_name = "FILE")]
+    input_file: Option<String>,
     /// Send the default field mask for compact/dict/table output.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     use_default_field_masks: bool,
@@ -132,6 +137,9 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
         .time_format
         .parse()
         .map_err(|e| anyhow::anyhow!("invalid --time-format: {e}"))?;
+    if let Some(path) = &args.input_file {
+        return observe_file(path, &args, filters, time_format);
+    }
     let req = request::build_request(&args.selector, filters, mask, chrono::Utc::now())?;
 
     let mut client = client::connect(&args.server.server).await?;
@@ -174,6 +182,55 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
             None => break,
         }
     }
+    printer.finish()?;
+    Ok(())
+}
+
+/// Offline mode: filter and print a jsonpb file with the server's filter engine.
+fn observe_file(
+    path: &str,
+    args: &ObserveArgs,
+    filters: flags::Filters,
+    time_format: TimeFormat,
+) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let sel = &args.selector;
+    let time = |s: &Option<String>| -> anyhow::Result<_> {
+        Ok(match s {
+            Some(s) => Some(request::parse_time(s, now)?),
+            None => None,
+        })
+    };
+    let selection = input::Selection {
+        first: sel.first,
+        last: sel.last,
+        since: time(&sel.since)?,
+        until: time(&sel.until)?,
+    };
+    let engine = flowscope_filter::FlowFilters::new(&filters.whitelist, &filters.blacklist)?;
+    let opts = PrinterOptions {
+        format: args.output,
+        print_node_name: args.print_node_name,
+        time_format,
+        numeric: args.numeric,
+        time_zone: TimeZone::Utc,
+        debug: false,
+    };
+    let stdout = std::io::stdout();
+    let mut printer = Printer::with_stderr(opts, BufWriter::new(stdout.lock()), std::io::stderr());
+    let reader: Box<dyn std::io::BufRead> = if path == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(path).with_context(|| format!("cannot open {path}"))?;
+        Box::new(std::io::BufReader::with_capacity(1 << 20, f))
+    };
+    input::read_responses(
+        reader,
+        &selection,
+        &engine,
+        |resp| printer.write(resp),
+        |w| eprintln!("flowctl: warning: {w}"),
+    )?;
     printer.finish()?;
     Ok(())
 }

@@ -353,8 +353,24 @@ fn every_filter_flag_narrows_the_result() {
         (&["--http-status", "200", "--from-identity", "ingress"], 1),
         (&["--http-status", "200", "--to-identity", "ingress"], 1),
     ];
+    // The whole ring as a jsonpb file, for offline mode (`--input-file`).
+    let dump = flowd.flowctl(&["observe", "--all", "-o", "jsonpb"]);
+    assert!(dump.status.success());
+    let file = flowd.dir.join("flows.jsonl");
+    std::fs::write(&file, &dump.stdout).unwrap();
+    let file_arg = file.display().to_string();
     for (args, want) in cases {
         assert_eq!(count(&flowd, args), *want, "flowctl observe {args:?}");
+        // Offline filtering uses the same engine and gives the same lines.
+        let mut online = vec!["observe", "--all", "-o", "compact"];
+        online.extend_from_slice(args);
+        let mut offline = vec!["observe", "-o", "compact", "--input-file", &file_arg];
+        offline.extend_from_slice(args);
+        assert_eq!(
+            stdout_lines(&flowd.flowctl(&offline)),
+            stdout_lines(&flowd.flowctl(&online)),
+            "--input-file {args:?}"
+        );
     }
     // Each remaining field, through raw allow/deny lists.
     let uuid_line = stdout_lines(&flowd.flowctl(&["observe", "--last", "1", "-o", "jsonpb"]));

@@ -973,9 +973,74 @@ fn bench_e2e() -> Vec<Value> {
 
 // ---------------------------------------------------------------------------------------------
 
-const STAGES: [&str; 8] = [
-    "decode", "ring", "filter", "encode", "metrics", "memory", "tui", "e2e",
+const STAGES: [&str; 9] = [
+    "decode", "ring", "filter", "encode", "metrics", "memory", "tui", "input", "e2e",
 ];
+
+/// `flowctl observe --input-file` on a 1,000,000-line jsonpb file of the mix, with and
+/// without a filter, writing compact and jsonpb (to /dev/null): lines read per second.
+fn bench_input() -> Vec<Value> {
+    const LINES: usize = 1_000_000;
+    const CHUNK: usize = 10_000;
+    let dir = std::env::temp_dir().join(format!("flowbench-input-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("mix.jsonl");
+    {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(&file).unwrap());
+        let st = state();
+        let mut d = Decoder::new();
+        let events = workload::events(Mix::Mix, CHUNK, SEED);
+        for _ in 0..LINES / CHUNK {
+            for e in &events {
+                let resp = response(d.decode(e, &st));
+                flowscope_proto::json::write_line(&mut w, &resp).unwrap();
+            }
+        }
+    }
+    let flowctl = exe_dir().join("flowctl");
+    let mut rows = Vec::new();
+    let cases: [(&str, &[&str]); 4] = [
+        ("compact, no filter", &["-o", "compact"]),
+        (
+            "compact, --verdict DROPPED",
+            &["-o", "compact", "--verdict", "DROPPED"],
+        ),
+        ("jsonpb, no filter", &["-o", "jsonpb"]),
+        (
+            "compact, --identity + --http-status",
+            &[
+                "-o",
+                "compact",
+                "--identity",
+                "20003",
+                "--http-status",
+                "2+",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        let t = Instant::now();
+        let out = std::process::Command::new(&flowctl)
+            .arg("observe")
+            .arg("--input-file")
+            .arg(&file)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(out.success(), "flowctl --input-file failed");
+        let secs = t.elapsed().as_secs_f64();
+        rows.push(row(
+            "input",
+            name,
+            LINES as f64 / secs,
+            "lines/s",
+            &format!("{LINES} lines in {secs:.2} s"),
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    rows
+}
 
 fn run(stage: &str) -> Vec<Value> {
     match stage {
@@ -987,6 +1052,7 @@ fn run(stage: &str) -> Vec<Value> {
         "memory" => bench_memory(),
         "tui" => bench_tui(),
         "e2e" => bench_e2e(),
+        "input" => bench_input(),
         "profile" => bench_profile(),
         other => panic!("unknown stage {other}; stages: {STAGES:?}"),
     }
