@@ -24,7 +24,7 @@ pin=()
 if command -v taskset >/dev/null; then pin=(taskset -c 0); fi
 
 "${pin[@]}" "$bench" --out "$out" decode filter encode metrics memory tui input
-"$bench" --out "$out" ring e2e
+"$bench" --out "$out" ring e2e datapath
 "$bench" --out "$out" --report | tee "$out/results.md"
 
 if [[ $profile == 1 ]]; then

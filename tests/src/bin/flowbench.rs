@@ -973,8 +973,8 @@ fn bench_e2e() -> Vec<Value> {
 
 // ---------------------------------------------------------------------------------------------
 
-const STAGES: [&str; 9] = [
-    "decode", "ring", "filter", "encode", "metrics", "memory", "tui", "input", "e2e",
+const STAGES: [&str; 10] = [
+    "decode", "ring", "filter", "encode", "metrics", "memory", "tui", "input", "e2e", "datapath",
 ];
 
 /// `flowctl observe --input-file` on a 1,000,000-line jsonpb file of the mix, with and
@@ -1042,6 +1042,140 @@ fn bench_input() -> Vec<Value> {
     rows
 }
 
+/// End to end through the perf ring: a bounded UDP flood from a pod namespace through flowd's
+/// tc programs (`--monitor-aggregation none`: one trace event per packet), read, decoded and
+/// stored by flowd. Root only (namespaces, eBPF).
+fn bench_datapath() -> Vec<Value> {
+    use flowscope_tests::netns::{Netns, is_root, veth};
+    if !is_root() {
+        return vec![row("datapath", "skipped", 0.0, "", "needs root")];
+    }
+    const PACKETS: usize = 300_000;
+    let tag = format!("fb{}", std::process::id() % 100_000);
+    let node = Netns::new(&format!("{tag}-node"));
+    let client = Netns::new(&format!("{tag}-client"));
+    veth(
+        &client,
+        "eth0",
+        Some("10.201.0.2/24"),
+        &node,
+        "lxc-client",
+        Some("10.201.0.1/24"),
+    );
+    let dir = std::env::temp_dir().join(format!("flowbench-dp-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("state.yaml");
+    std::fs::write(
+        &state,
+        "node_name: bench\nendpoints:\n  - name: client\n    namespace: bench\n    labels: {app: client}\n    ips: [10.201.0.2]\n    identity: 30000\n    endpoint_id: 10\n",
+    )
+    .unwrap();
+    let port = flowscope_tests::free_port();
+    let log = std::fs::File::create(dir.join("flowd.log")).unwrap();
+    let flowd = Proc {
+        child: node
+            .command(exe_dir().join("flowd").to_str().unwrap())
+            .args([
+                "--listen-address=",
+                "--interface=lxc-client",
+                "--monitor-aggregation=none",
+            ])
+            .arg(format!("--state={}", state.display()))
+            .arg(format!(
+                "--unix-socket={}",
+                dir.join("hubble.sock").display()
+            ))
+            .arg(format!(
+                "--access-log-socket={}",
+                dir.join("al.sock").display()
+            ))
+            .arg(format!("--metrics-address=127.0.0.1:{port}"))
+            .arg("--buffer-capacity=1048575")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    };
+    let metric = |name: &str| -> f64 {
+        let out = node.exec(&["curl", "-sf", &format!("http://127.0.0.1:{port}/metrics")]);
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
+            .unwrap_or(0.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !dir.join("hubble.sock").exists() {
+        assert!(Instant::now() < deadline, "flowd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let received = r#"flowscope_source_records_received_total{source="datapath"}"#;
+    let emitted = r#"flowscope_datapath_events_total{result="emitted"}"#;
+    let failed = r#"flowscope_datapath_events_total{result="failed"}"#;
+    let lost = r#"hubble_lost_events_total{source="perf_event_ring_buffer"}"#;
+    let (r0, e0) = (metric(received), metric(emitted));
+    let code = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range({PACKETS}):\n    s.sendto(b'x'*64,('10.201.0.1',9))\n"
+    );
+    let t = Instant::now();
+    let out = client.exec(&["python3", "-c", &code]);
+    let flood = t.elapsed().as_secs_f64();
+    assert!(out.status.success(), "flood failed");
+    // Wait until flowd has drained what the kernel delivered.
+    let mut last = -1.0;
+    let drain_deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        std::thread::sleep(Duration::from_millis(600));
+        let now = metric(received);
+        if now == last || Instant::now() > drain_deadline {
+            break;
+        }
+        last = now;
+    }
+    let total = t.elapsed().as_secs_f64();
+    let got = metric(received) - r0;
+    let emit = metric(emitted) - e0;
+    let (fail, lost_n) = (metric(failed), metric(lost));
+    drop(flowd);
+    let _ = std::fs::remove_dir_all(&dir);
+    vec![
+        row(
+            "datapath",
+            "packets offered",
+            PACKETS as f64 / flood,
+            "packets/s",
+            &format!(
+                "{PACKETS} UDP packets from a pod netns in {flood:.2} s (python sender, 1 core)"
+            ),
+        ),
+        row(
+            "datapath",
+            "events emitted by the tc program",
+            emit / flood,
+            "events/s",
+            &format!("{emit} emitted, {fail} failed (perf ring full)"),
+        ),
+        row(
+            "datapath",
+            "events decoded and stored by flowd",
+            got / flood,
+            "events/s",
+            &format!("{got} in the flood window; all drained after {total:.2} s"),
+        ),
+        row(
+            "datapath",
+            "perf ring loss",
+            if emit + fail > 0.0 {
+                100.0 * lost_n / (emit + fail)
+            } else {
+                0.0
+            },
+            "%",
+            &format!("{lost_n} lost samples reported as LostEvents"),
+        ),
+    ]
+}
+
 fn run(stage: &str) -> Vec<Value> {
     match stage {
         "decode" => bench_decode(),
@@ -1053,6 +1187,7 @@ fn run(stage: &str) -> Vec<Value> {
         "tui" => bench_tui(),
         "e2e" => bench_e2e(),
         "input" => bench_input(),
+        "datapath" => bench_datapath(),
         "profile" => bench_profile(),
         other => panic!("unknown stage {other}; stages: {STAGES:?}"),
     }
