@@ -100,6 +100,19 @@ pub const AGG_MAXIMUM: u32 = 2;
 pub struct Config {
     pub aggregation: u32,
     pub cap_len: u32,
+    pub transport: u32,
+    pub wakeup_bytes: u32,
+}
+
+pub const TRANSPORT_PERF: u32 = 0;
+pub const TRANSPORT_RINGBUF: u32 = 1;
+
+/// `struct rb_event`: a ring-buffer record, `len` bytes of monitor record in `data`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct RbEvent {
+    pub len: u32,
+    pub data: [u8; 176],
 }
 
 pub const STAT_FORWARDED: u32 = 0;
@@ -248,6 +261,10 @@ mod tests {
             ("config", size_of::<Config>()),
             ("config.aggregation", offset_of!(Config, aggregation)),
             ("config.cap_len", offset_of!(Config, cap_len)),
+            ("config.transport", offset_of!(Config, transport)),
+            ("config.wakeup_bytes", offset_of!(Config, wakeup_bytes)),
+            ("rb_event", size_of::<RbEvent>()),
+            ("rb_event.data", offset_of!(RbEvent, data)),
             ("notify_hdr", size_of::<NotifyHdr>()),
             ("notify_hdr.type", offset_of!(NotifyHdr, r#type)),
             ("notify_hdr.subtype", offset_of!(NotifyHdr, subtype)),

@@ -21,6 +21,7 @@ pub mod maps {
     pub const STATS: &str = "stats";
     pub const DROPS: &str = "drops";
     pub const EVENTS: &str = "events";
+    pub const RINGBUF: &str = "ringbuf";
 }
 
 #[cfg(test)]

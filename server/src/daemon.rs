@@ -14,7 +14,7 @@ use crate::observer::{Observer, ObserverConfig};
 use crate::parser::l7::RedactOptions;
 use crate::policy::{CompiledPolicy, PolicySet};
 use crate::source::accesslog::AccessLogListener;
-use crate::source::datapath::{Aggregation, Datapath, DatapathConfig, DatapathError};
+use crate::source::datapath::{Aggregation, Datapath, DatapathConfig, DatapathError, Transport};
 use crate::stats::Stats;
 
 /// Everything flowd needs to start.
@@ -41,6 +41,8 @@ pub struct Config {
     pub aggregation: Aggregation,
     pub perf_pages: usize,
     pub cap_len: u32,
+    pub transport: Transport,
+    pub wakeup_bytes: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +196,8 @@ pub async fn run(
     let paused = Arc::new(std::sync::atomic::AtomicBool::new(false));
     if !cfg.interfaces.is_empty() {
         let dcfg = DatapathConfig {
+            transport: cfg.transport,
+            wakeup_bytes: cfg.wakeup_bytes,
             interfaces: cfg.interfaces.clone(),
             aggregation: cfg.aggregation,
             cap_len: cfg.cap_len,
@@ -204,18 +208,33 @@ pub async fn run(
             dp.attach(iface)?;
         }
         dp.sync(&state.snapshot(), &initial_policy)?;
-        dp.start_readers(dcfg.perf_pages, sender.clone(), paused.clone())?;
+        dp.start_readers(
+            dcfg.transport,
+            dcfg.perf_pages,
+            sender.clone(),
+            paused.clone(),
+        )?;
         tracing::info!(interfaces = ?dcfg.interfaces, "eBPF datapath attached");
         if let Ok(mut g) = datapath.lock() {
             *g = Some(dp);
         }
         let (dp, stats) = (datapath.clone(), stats.clone());
+        // The ring buffer has no loss records: its failed reservations are the loss.
+        let ringbuf_loss = (dcfg.transport == Transport::Ringbuf).then(|| sender.clone());
         tokio::spawn(async move {
             let mut last = PolledCounters::default();
             let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
             loop {
                 tick.tick().await;
+                let failed_before = last.failed;
                 poll_datapath_counters(&dp, &stats, &mut last);
+                let lost = last.failed.saturating_sub(failed_before);
+                if let (Some(sender), true) = (&ringbuf_loss, lost > 0) {
+                    sender.send(crate::observer::SourceEvent::PerfLost {
+                        cpu: None,
+                        count: lost,
+                    });
+                }
             }
         });
         // SIGUSR1 freezes and resumes the perf readers (to observe loss accounting).

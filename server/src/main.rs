@@ -8,7 +8,7 @@ use clap::Parser;
 use flowscope_server::daemon::{self, Config};
 use flowscope_server::parser::l7::RedactOptions;
 use flowscope_server::source::accesslog::DEFAULT_MAX_RECORD;
-use flowscope_server::source::datapath::Aggregation;
+use flowscope_server::source::datapath::{Aggregation, Transport};
 
 /// Flowscope server: Hubble-compatible flows from L7 proxy access logs.
 #[derive(Parser, Debug)]
@@ -61,6 +61,14 @@ struct Args {
     /// Monitor aggregation of datapath trace events.
     #[arg(long, value_enum, default_value = "medium")]
     monitor_aggregation: Aggregation,
+    /// How datapath events reach flowd: a BPF ring buffer with batched wake-ups (the
+    /// default: measured at half of flowd's CPU per event and a fifth of the senders'
+    /// overhead, see BENCHMARKS.md), or a perf event array (one ring per CPU).
+    #[arg(long, value_enum, default_value = "ringbuf")]
+    datapath_transport: Transport,
+    /// Ring buffer: wake the reader once this many bytes are queued (else every 10 ms).
+    #[arg(long, default_value_t = 64 * 1024)]
+    ringbuf_wakeup_bytes: u32,
     /// Perf ring pages per CPU (a power of two).
     #[arg(long, default_value_t = 64)]
     perf_pages: usize,
@@ -140,6 +148,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         aggregation: args.monitor_aggregation,
         perf_pages: args.perf_pages,
         cap_len: args.trace_payloadlen,
+        transport: args.datapath_transport,
+        wakeup_bytes: args.ringbuf_wakeup_bytes,
     };
     let shutdown = async {
         let mut term =

@@ -27,8 +27,9 @@ pub enum SourceEvent {
     AccessLog(Vec<u8>),
     /// One perf sample from the datapath: a monitor record followed by packet bytes.
     Datapath { data: Vec<u8>, cpu: u32 },
-    /// The kernel dropped `count` samples on `cpu`'s perf ring.
-    PerfLost { cpu: u32, count: u64 },
+    /// The kernel dropped `count` datapath events: on `cpu`'s perf ring, or (no CPU) in the
+    /// BPF ring buffer.
+    PerfLost { cpu: Option<u32>, count: u64 },
 }
 
 /// The sending side sources get: non-blocking, counting what does not fit.
@@ -262,7 +263,7 @@ impl Observer {
                     response_types: Some(ResponseTypes::LostEvents(LostEvent {
                         source: LostEventSource::PerfEventRingBuffer as i32,
                         num_events_lost: count,
-                        cpu: Some(Int32Value {
+                        cpu: cpu.map(|cpu| Int32Value {
                             value: i32::try_from(cpu).unwrap_or(i32::MAX),
                         }),
                         first: None,

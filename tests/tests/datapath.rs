@@ -565,7 +565,14 @@ fn paused_reader_lost_events_add_up() {
         return;
     }
     let _serial = serial();
-    let lab = lab("b", &["--monitor-aggregation=none", "--perf-pages=1"]);
+    let lab = lab(
+        "b",
+        &[
+            "--monitor-aggregation=none",
+            "--perf-pages=1",
+            "--datapath-transport=perf",
+        ],
+    );
     let f = &lab.flowd;
     // Freeze the perf readers, flood (bounded), resume.
     let signal = |sig: &str| {
@@ -680,4 +687,48 @@ fn without_privileges_flowd_exits_with_one_clear_line() {
         "{err}"
     );
     assert!(lines[0].contains("CAP_BPF"), "{err}");
+}
+
+#[test]
+fn ring_buffer_transport_delivers_the_same_flows() {
+    if !is_root() {
+        eprintln!("skipped: needs root for namespaces and eBPF");
+        return;
+    }
+    let _serial = serial();
+    let lab = lab("c", &["--datapath-transport=ringbuf"]);
+    let f = &lab.flowd;
+    assert!(connect(&lab.client, None, "10.200.2.2", 8080));
+    assert!(!connect(&lab.client, None, "10.200.2.2", 9090));
+    let traces = wait_for(f, &["-t", "trace:to-endpoint", "--to-port", "8080"], 1);
+    assert!(
+        traces
+            .iter()
+            .any(|l| l.contains("(ID:25000) -> default/server-7f8d9b6c4-fghij:8080 (ID:25001) to-endpoint FORWARDED (TCP Flags: SYN)")),
+        "{traces:#?}"
+    );
+    let drops = wait_for(f, &["--verdict", "DROPPED", "-t", "drop"], 1);
+    assert!(
+        drops
+            .iter()
+            .all(|l| l.contains(":9090 (ID:25001) Policy denied by denylist DROPPED")),
+        "{drops:#?}"
+    );
+    let json = observe(
+        f,
+        &[
+            "-o",
+            "jsonpb",
+            "-t",
+            "trace:to-endpoint",
+            "--to-port",
+            "8080",
+        ],
+    );
+    let v: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
+    assert_eq!(
+        v["flow"]["l4"]["TCP"]["flags"]["SYN"], true,
+        "packet bytes follow the header"
+    );
+    assert!(v["flow"]["ethernet"].is_object());
 }

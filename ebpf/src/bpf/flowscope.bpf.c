@@ -28,6 +28,12 @@ static long (*bpf_map_update_elem)(void *map, const void *key, const void *value
 				   __u64 flags) = (void *)BPF_FUNC_map_update_elem;
 static long (*bpf_perf_event_output)(void *ctx, void *map, __u64 flags, void *data,
 				     __u64 size) = (void *)BPF_FUNC_perf_event_output;
+static void *(*bpf_ringbuf_reserve)(void *ringbuf, __u64 size, __u64 flags) =
+	(void *)BPF_FUNC_ringbuf_reserve;
+static void (*bpf_ringbuf_submit)(void *data, __u64 flags) = (void *)BPF_FUNC_ringbuf_submit;
+static __u64 (*bpf_ringbuf_query)(void *ringbuf, __u64 flags) = (void *)BPF_FUNC_ringbuf_query;
+static long (*bpf_skb_load_bytes)(const void *skb, __u32 offset, void *to, __u32 len) =
+	(void *)BPF_FUNC_skb_load_bytes;
 
 #define bswap16(x) __builtin_bswap16(x)
 #define WORLD_ID 2
@@ -89,6 +95,11 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } drops SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} ringbuf SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY);
@@ -269,8 +280,32 @@ static __always_inline __u16 cap_len(__u64 flags)
 	return (__u16)(flags >> 32);
 }
 
-static __always_inline void emit(struct __sk_buff *skb, void *msg, __u64 size, __u64 flags)
+static __always_inline void emit(struct __sk_buff *skb, void *msg, __u64 size, __u64 flags,
+				 struct config *cfg)
 {
+	if (cfg && cfg->transport == TRANSPORT_RINGBUF) {
+		struct rb_event *e = bpf_ringbuf_reserve(&ringbuf, sizeof(*e), 0);
+		if (!e) {
+			count(STAT_EVENTS_FAILED);
+			return;
+		}
+		__builtin_memcpy(e->data, msg, size);
+		__u32 cap = (__u32)(flags >> 32);
+		if (cap > 0) {
+			/* In [1, 128] by construction, which the verifier can follow. */
+			__u32 len = ((cap - 1) & (MAX_CAP_LEN - 1)) + 1;
+			if (bpf_skb_load_bytes(skb, 0, e->data + size, len) < 0)
+				len = 0;
+			cap = len;
+		}
+		e->len = size + cap;
+		/* Batch wake-ups: the reader also drains on a short timer. */
+		__u64 queued = bpf_ringbuf_query(&ringbuf, BPF_RB_AVAIL_DATA);
+		bpf_ringbuf_submit(e, queued >= cfg->wakeup_bytes ? BPF_RB_FORCE_WAKEUP :
+								     BPF_RB_NO_WAKEUP);
+		count(STAT_EVENTS_EMITTED);
+		return;
+	}
 	if (bpf_perf_event_output(skb, &events, flags, msg, size) == 0)
 		count(STAT_EVENTS_EMITTED);
 	else
@@ -390,7 +425,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 hook)
 			pv.flags = dir | (v6 ? 0x04 : 0) | ((match & 0x7) << 3) |
 				   (verdict == VERDICT_AUDIT ? 0x40 : 0);
 			pv.cookie = cookie;
-			emit(skb, &pv, sizeof(pv), flags);
+			emit(skb, &pv, sizeof(pv), flags, cfg);
 		}
 		if (drop_reason) {
 			struct drop_notify dn = {};
@@ -402,7 +437,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 hook)
 			dn.file = BPF_FILE_FLOWSCOPE;
 			dn.ifindex = skb->ifindex;
 			dn.flags = v6;
-			emit(skb, &dn, sizeof(dn), flags);
+			emit(skb, &dn, sizeof(dn), flags, cfg);
 			count(STAT_DROPPED);
 			count_drop(drop_reason);
 			return TC_ACT_SHOT;
@@ -420,7 +455,7 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 hook)
 		tn.reason = reason;
 		tn.flags = v6;
 		tn.ifindex = skb->ifindex;
-		emit(skb, &tn, sizeof(tn), flags);
+		emit(skb, &tn, sizeof(tn), flags, cfg);
 	}
 	count(STAT_FORWARDED);
 	return TC_ACT_OK;

@@ -77,9 +77,20 @@ struct conn_value {
 #define AGG_MEDIUM 1
 #define AGG_MAXIMUM 2
 
+#define TRANSPORT_PERF 0
+#define TRANSPORT_RINGBUF 1
+
 struct config {
 	__u32 aggregation;
-	__u32 cap_len; /* packet bytes copied after each event header, <= 128 */
+	__u32 cap_len;      /* packet bytes copied after each event header, <= 128 */
+	__u32 transport;    /* TRANSPORT_PERF or TRANSPORT_RINGBUF */
+	__u32 wakeup_bytes; /* ring buffer: wake the reader once this much data is queued */
+};
+
+/* A ring-buffer record: the monitor record's length, then the record (header + packet). */
+struct rb_event {
+	__u32 len;
+	__u8 data[48 + 128];
 };
 
 /* ---- per-CPU counters (array index) ---- */

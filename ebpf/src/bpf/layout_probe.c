@@ -41,6 +41,10 @@ int main(void)
 	printf("config %zu\n", sizeof(struct config));
 	printf("config.aggregation %zu\n", offsetof(struct config, aggregation));
 	printf("config.cap_len %zu\n", offsetof(struct config, cap_len));
+	printf("config.transport %zu\n", offsetof(struct config, transport));
+	printf("config.wakeup_bytes %zu\n", offsetof(struct config, wakeup_bytes));
+	printf("rb_event %zu\n", sizeof(struct rb_event));
+	printf("rb_event.data %zu\n", offsetof(struct rb_event, data));
 	printf("notify_hdr %zu\n", sizeof(struct notify_hdr));
 	printf("notify_hdr.type %zu\n", offsetof(struct notify_hdr, type));
 	printf("notify_hdr.subtype %zu\n", offsetof(struct notify_hdr, subtype));

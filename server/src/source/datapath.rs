@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
 use aya::maps::perf::{PerfEvent, PerfEventArray, PerfEventArrayBuffer};
-use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use aya::programs::{SchedClassifier, TcAttachType, tc};
 use aya::util::KernelVersion;
 use aya::{Ebpf, EbpfError};
@@ -64,9 +64,22 @@ impl Aggregation {
     }
 }
 
+/// How events travel from the programs to flowd.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Transport {
+    /// A perf event array: one ring per CPU, a wake-up per event.
+    Perf,
+    /// One BPF ring buffer with batched wake-ups (a byte threshold, and a 10 ms drain).
+    #[default]
+    Ringbuf,
+}
+
 /// Datapath settings.
 #[derive(Debug, Clone)]
 pub struct DatapathConfig {
+    pub transport: Transport,
+    /// Ring buffer: wake the reader once this many bytes are queued.
+    pub wakeup_bytes: u32,
     pub interfaces: Vec<String>,
     pub aggregation: Aggregation,
     /// Packet bytes copied after each event header (at most 128).
@@ -138,6 +151,11 @@ impl Datapath {
                 Config {
                     aggregation: cfg.aggregation.as_u32(),
                     cap_len: cfg.cap_len.min(128),
+                    transport: match cfg.transport {
+                        Transport::Perf => layout::TRANSPORT_PERF,
+                        Transport::Ringbuf => layout::TRANSPORT_RINGBUF,
+                    },
+                    wakeup_bytes: cfg.wakeup_bytes,
                 },
                 0,
             )
@@ -308,13 +326,28 @@ impl Datapath {
         Ok(out)
     }
 
-    /// Opens one perf buffer per online CPU and starts a reader task for each.
+    /// Starts reading events: the BPF ring buffer, or one perf buffer per online CPU.
     pub fn start_readers(
         &mut self,
+        transport: Transport,
         pages: usize,
         sender: EventSender,
         paused: Arc<AtomicBool>,
     ) -> Result<Vec<tokio::task::JoinHandle<()>>, DatapathError> {
+        if transport == Transport::Ringbuf {
+            let map = self
+                .ebpf
+                .take_map(maps::RINGBUF)
+                .ok_or_else(|| DatapathError::Map {
+                    map: maps::RINGBUF,
+                    reason: "missing (readers already started?)".into(),
+                })?;
+            let rb = RingBuf::try_from(map).map_err(map_err(maps::RINGBUF))?;
+            // SAFETY: the AsyncFd owns the ring buffer, which owns its descriptor.
+            let fd = unsafe { AsyncFd::register(rb) }
+                .map_err(|e| DatapathError::Perf(io::Error::from(e).to_string()))?;
+            return Ok(vec![tokio::spawn(read_ringbuf(fd, sender, paused))]);
+        }
         let map = self
             .ebpf
             .take_map(maps::EVENTS)
@@ -391,6 +424,46 @@ fn register(
     unsafe { AsyncFd::register(buf) }.map_err(io::Error::from)
 }
 
+async fn read_ringbuf(
+    mut fd: AsyncFd<RingBuf<MapData>>,
+    sender: EventSender,
+    paused: Arc<AtomicBool>,
+) {
+    // The programs submit without waking the reader until a byte threshold; the timer bounds
+    // the added latency when traffic is light.
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
+    loop {
+        tokio::select! {
+            r = fd.readable_mut() => match r {
+                Ok(mut guard) => guard.clear_ready(),
+                Err(e) => {
+                    tracing::error!(error = %e, "ring buffer reader stopped");
+                    return;
+                }
+            },
+            _ = tick.tick() => {}
+        }
+        if paused.load(Ordering::Relaxed) {
+            continue;
+        }
+        let rb = fd.get_mut();
+        while let Some(item) = rb.next() {
+            let bytes: &[u8] = &item;
+            let len = bytes
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_ne_bytes)
+                .unwrap_or(0) as usize;
+            if let Some(record) = bytes.get(4..4 + len) {
+                sender.send(SourceEvent::Datapath {
+                    data: record.to_vec(),
+                    cpu: 0,
+                });
+            }
+        }
+    }
+}
+
 async fn read_cpu(
     mut fd: AsyncFd<PerfEventArrayBuffer<MapData>>,
     cpu: u32,
@@ -418,7 +491,10 @@ async fn read_cpu(
                 data.extend_from_slice(tail);
                 sender.send(SourceEvent::Datapath { data, cpu });
             }
-            PerfEvent::Lost { count } => sender.send(SourceEvent::PerfLost { cpu, count }),
+            PerfEvent::Lost { count } => sender.send(SourceEvent::PerfLost {
+                cpu: Some(cpu),
+                count,
+            }),
         });
         guard.clear_ready();
     }
