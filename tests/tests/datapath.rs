@@ -690,13 +690,15 @@ fn without_privileges_flowd_exits_with_one_clear_line() {
 }
 
 #[test]
-fn ring_buffer_transport_delivers_the_same_flows() {
+/// The default transport is the ring buffer (the other tests); the perf event array must
+/// deliver the same flows.
+fn perf_transport_delivers_the_same_flows() {
     if !is_root() {
         eprintln!("skipped: needs root for namespaces and eBPF");
         return;
     }
     let _serial = serial();
-    let lab = lab("c", &["--datapath-transport=ringbuf"]);
+    let lab = lab("c", &["--datapath-transport=perf"]);
     let f = &lab.flowd;
     assert!(connect(&lab.client, None, "10.200.2.2", 8080));
     assert!(!connect(&lab.client, None, "10.200.2.2", 9090));
