@@ -1,28 +1,18 @@
 //! L7 filters: `http_status_code`, `http_method`, `http_path`, `http_url`,
 //! `http_header` and (with the DNS record) `dns_query`.
 
-use flowscope_proto::flow::{Dns, EventTypeFilter, Flow, FlowFilter, Http, layer7};
+use flowscope_proto::flow::{EventTypeFilter, FlowFilter};
 use regex::Regex;
 
 use crate::FilterError;
+use crate::view::{FlowView, HttpRef};
 
 /// `CiliumEventType` of L7 access-log flows.
 pub(crate) const EVENT_TYPE_L7: i32 = 129;
 
 #[inline]
-pub(crate) fn l7_http(flow: &Flow) -> Option<&Http> {
-    match flow.l7.as_ref()?.record.as_ref()? {
-        layer7::Record::Http(h) => Some(h),
-        _ => None,
-    }
-}
-
-#[inline]
-pub(crate) fn l7_dns(flow: &Flow) -> Option<&Dns> {
-    match flow.l7.as_ref()?.record.as_ref()? {
-        layer7::Record::Dns(d) => Some(d),
-        _ => None,
-    }
+fn l7_http<V: FlowView + ?Sized>(flow: &V) -> Option<HttpRef<'_>> {
+    flow.http()
 }
 
 /// The L7 event-type guard: HTTP fields need an `event_type` list that is empty or
@@ -99,7 +89,7 @@ impl StatusCodeMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, flow: &Flow) -> bool {
+    pub(crate) fn matches<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         let Some(http) = l7_http(flow) else {
             return false;
         };
@@ -144,10 +134,10 @@ impl MethodMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, flow: &Flow) -> bool {
+    pub(crate) fn matches<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         match l7_http(flow) {
             Some(http) if !http.method.is_empty() => {
-                self.methods.iter().any(|m| eq_fold(m, &http.method))
+                self.methods.iter().any(|m| eq_fold(m, http.method))
             }
             _ => false,
         }
@@ -188,14 +178,14 @@ impl PathMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, flow: &Flow) -> bool {
+    pub(crate) fn matches<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         let Some(http) = l7_http(flow) else {
             return false;
         };
         if http.url.is_empty() {
             return false;
         }
-        let Some(path) = crate::url::request_uri_path(&http.url) else {
+        let Some(path) = crate::url::request_uri_path(http.url) else {
             return false;
         };
         self.regexes.iter().any(|re| re.is_match(&path))
@@ -216,10 +206,10 @@ impl UrlMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, flow: &Flow) -> bool {
+    pub(crate) fn matches<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         match l7_http(flow) {
             Some(http) if !http.url.is_empty() => {
-                self.regexes.iter().any(|re| re.is_match(&http.url))
+                self.regexes.iter().any(|re| re.is_match(http.url))
             }
             _ => false,
         }
@@ -243,15 +233,13 @@ impl HeaderMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, flow: &Flow) -> bool {
+    pub(crate) fn matches<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         let Some(http) = l7_http(flow) else {
             return false;
         };
-        http.headers.iter().any(|h| {
-            self.headers
-                .iter()
-                .any(|(k, v)| *k == h.key && *v == h.value)
-        })
+        http.headers
+            .iter()
+            .any(|(key, value)| self.headers.iter().any(|(k, v)| k == key && v == value))
     }
 }
 

@@ -2,36 +2,17 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use flowscope_proto::flow::Flow;
 use ipnet::IpNet;
 
 use crate::FilterError;
+pub(crate) use crate::view::IpField;
+use crate::view::IpRef;
 
-/// Which address of `Flow.IP` a filter looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum IpField {
-    Source,
-    Destination,
-    SourceXlated,
-}
-
-impl IpField {
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            IpField::Source => "source_ip",
-            IpField::Destination => "destination_ip",
-            IpField::SourceXlated => "source_ip_xlated",
-        }
-    }
-
-    #[inline]
-    pub(crate) fn get(self, flow: &Flow) -> &str {
-        match (&flow.ip, self) {
-            (None, _) => "",
-            (Some(ip), IpField::Source) => &ip.source,
-            (Some(ip), IpField::Destination) => &ip.destination,
-            (Some(ip), IpField::SourceXlated) => &ip.source_xlated,
-        }
+pub(crate) fn field_name(field: IpField) -> &'static str {
+    match field {
+        IpField::Source => "source_ip",
+        IpField::Destination => "destination_ip",
+        IpField::SourceXlated => "source_ip_xlated",
     }
 }
 
@@ -39,6 +20,9 @@ impl IpField {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct IpMatcher {
     addresses: Vec<String>,
+    /// The addresses whose text is the canonical form of the address, so that comparing
+    /// addresses equals comparing their text.
+    canonical: Vec<IpAddr>,
     prefixes: Vec<IpNet>,
 }
 
@@ -50,16 +34,21 @@ impl IpMatcher {
                 let net: IpNet =
                     v.parse()
                         .map_err(|e: ipnet::AddrParseError| FilterError::InvalidCidr {
-                            field: field.name(),
+                            field: field_name(field),
                             value: v.clone(),
                             reason: e.to_string(),
                         })?;
                 m.prefixes.push(net);
             } else if is_ip_address(v) {
+                if let Ok(addr) = v.parse::<IpAddr>()
+                    && addr.to_string() == *v
+                {
+                    m.canonical.push(addr);
+                }
                 m.addresses.push(v.clone());
             } else {
                 return Err(FilterError::InvalidIp {
-                    field: field.name(),
+                    field: field_name(field),
                     value: v.clone(),
                 });
             }
@@ -68,7 +57,17 @@ impl IpMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, ip: &str) -> bool {
+    pub(crate) fn matches(&self, ip: IpRef<'_>) -> bool {
+        match ip {
+            IpRef::None => false,
+            IpRef::Text(text) => self.matches_text(text),
+            IpRef::Addr(addr) => {
+                self.canonical.contains(&addr) || self.prefixes.iter().any(|p| p.contains(&addr))
+            }
+        }
+    }
+
+    fn matches_text(&self, ip: &str) -> bool {
         if ip.is_empty() {
             return false;
         }

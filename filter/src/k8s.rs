@@ -4,6 +4,7 @@
 use flowscope_proto::flow::Workload;
 
 use crate::FilterError;
+use crate::view::Pairs;
 
 /// The namespace Hubble assumes when a pod or service filter has no `/`.
 const DEFAULT_NAMESPACE: &str = "default";
@@ -82,10 +83,10 @@ impl WorkloadMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, endpoint_workloads: &[Workload]) -> bool {
-        endpoint_workloads.iter().any(|w| {
+    pub(crate) fn matches(&self, endpoint_workloads: &dyn Pairs) -> bool {
+        endpoint_workloads.iter().any(|(name, kind)| {
             self.workloads.iter().any(|f| {
-                (f.name.is_empty() || f.name == w.name) && (f.kind.is_empty() || f.kind == w.kind)
+                (f.name.is_empty() || f.name == name) && (f.kind.is_empty() || f.kind == kind)
             })
         })
     }

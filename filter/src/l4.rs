@@ -1,9 +1,9 @@
 //! Layer-4 filters: `protocol`, `source_port`/`destination_port`, `tcp_flags`.
 
-use flowscope_proto::flow::{Flow, TcpFlags, layer4, layer7};
+use flowscope_proto::flow::TcpFlags;
 
 use crate::FilterError;
-use crate::predicate::Side;
+use crate::view::{FlowView, L4Ref, L7Kind, Side};
 
 const TCP: u16 = 1 << 0;
 const UDP: u16 = 1 << 1;
@@ -43,24 +43,22 @@ impl ProtocolSet {
     }
 
     #[inline]
-    pub(crate) fn matches(self, flow: &Flow) -> bool {
-        let l4 = match flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()) {
-            Some(layer4::Protocol::Tcp(_)) => TCP,
-            Some(layer4::Protocol::Udp(_)) => UDP,
-            Some(layer4::Protocol::IcmPv4(_)) => ICMPV4,
-            Some(layer4::Protocol::IcmPv6(_)) => ICMPV6,
-            Some(layer4::Protocol::Sctp(_)) => SCTP,
-            Some(layer4::Protocol::Vrrp(_)) => VRRP,
-            Some(layer4::Protocol::Igmp(_)) => IGMP,
-            None => 0,
+    pub(crate) fn matches<V: FlowView + ?Sized>(self, flow: &V) -> bool {
+        let l4 = match flow.l4() {
+            L4Ref::Tcp { .. } => TCP,
+            L4Ref::Udp { .. } => UDP,
+            L4Ref::Icmpv4 { .. } => ICMPV4,
+            L4Ref::Icmpv6 { .. } => ICMPV6,
+            L4Ref::Sctp { .. } => SCTP,
+            L4Ref::Vrrp => VRRP,
+            L4Ref::Igmp => IGMP,
+            L4Ref::None => 0,
         };
-        // Kafka records are deprecated in the proto but still filterable.
-        #[allow(deprecated)]
-        let l7 = match flow.l7.as_ref().and_then(|l7| l7.record.as_ref()) {
-            Some(layer7::Record::Dns(_)) => DNS,
-            Some(layer7::Record::Http(_)) => HTTP,
-            Some(layer7::Record::Kafka(_)) => KAFKA,
-            None => 0,
+        let l7 = match flow.l7_kind() {
+            L7Kind::Dns => DNS,
+            L7Kind::Http => HTTP,
+            L7Kind::Kafka => KAFKA,
+            L7Kind::None => 0,
         };
         self.0 & (l4 | l7) != 0
     }
@@ -92,12 +90,9 @@ impl PortMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, side: Side, flow: &Flow) -> bool {
-        let (src, dst) = match flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()) {
-            Some(layer4::Protocol::Tcp(p)) => (p.source_port, p.destination_port),
-            Some(layer4::Protocol::Udp(p)) => (p.source_port, p.destination_port),
-            Some(layer4::Protocol::Sctp(p)) => (p.source_port, p.destination_port),
-            _ => return false,
+    pub(crate) fn matches<V: FlowView + ?Sized>(&self, side: Side, flow: &V) -> bool {
+        let Some((src, dst)) = flow.l4().ports() else {
+            return false;
         };
         let port = match side {
             Side::Source => src,
@@ -128,12 +123,11 @@ impl TcpFlagsMatcher {
     }
 
     #[inline]
-    pub(crate) fn matches(&self, flow: &Flow) -> bool {
-        let flags = match flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()) {
-            Some(layer4::Protocol::Tcp(tcp)) => match tcp.flags.as_ref() {
-                Some(f) => flag_bits(f),
-                None => return false,
-            },
+    pub(crate) fn matches<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
+        let flags = match flow.l4() {
+            L4Ref::Tcp {
+                flags: Some(flags), ..
+            } => flags,
             _ => return false,
         };
         self.entries.iter().any(|want| want & !flags == 0)

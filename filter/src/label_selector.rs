@@ -10,10 +10,8 @@
 //! (or with source `any`) matches a label of any source. As in Cilium's `LabelArray`,
 //! the value compared is that of the first label with a matching key.
 
-use flowscope_proto::flow::Flow;
-
 use crate::FilterError;
-use crate::predicate::Side;
+use crate::view::{FlowView, Side};
 
 /// The label source that matches every source.
 const ANY_SOURCE: &str = "any";
@@ -39,10 +37,10 @@ impl LabelsField {
     }
 
     #[inline]
-    pub(crate) fn get(self, flow: &Flow) -> &[String] {
+    pub(crate) fn get<V: FlowView + ?Sized>(self, flow: &V) -> &[String] {
         match self {
-            LabelsField::Endpoint(side) => side.endpoint(flow).map_or(&[], |ep| &ep.labels),
-            LabelsField::Node => &flow.node_labels,
+            LabelsField::Endpoint(side) => flow.endpoint(side).map_or(&[], |ep| ep.labels),
+            LabelsField::Node => flow.node_labels(),
         }
     }
 }

@@ -10,6 +10,7 @@ mod label_selector;
 mod pattern;
 mod predicate;
 mod url;
+mod view;
 
 #[cfg(test)]
 mod test_util;
@@ -20,6 +21,9 @@ use flowscope_proto::observer::get_flows_response::ResponseTypes;
 
 pub use error::FilterError;
 pub use label_selector::Selector as LabelSelector;
+pub use view::{
+    EndpointRef, FlowView, HttpRef, IpField, IpRef, L4Ref, L7Kind, Pairs, Side, tcp_flag,
+};
 
 use predicate::Predicate;
 
@@ -46,7 +50,7 @@ impl Filter {
 
     /// Whether every set field matches `flow`.
     #[inline]
-    pub fn matches_flow(&self, flow: &Flow) -> bool {
+    pub fn matches_flow<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         self.predicates.iter().all(|p| p.matches_flow(flow))
     }
 
@@ -134,7 +138,7 @@ impl FlowFilters {
     /// Hubble semantics: `(whitelist empty || any whitelist filter matches) &&
     /// !(any blacklist filter matches)`.
     #[inline]
-    pub fn matches_flow(&self, flow: &Flow) -> bool {
+    pub fn matches_flow<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         // Spelled out rather than via `passes` so that the hot path stays flat.
         (self.whitelist.is_empty() || self.whitelist.iter().any(|f| f.matches_flow(flow)))
             && !self.blacklist.iter().any(|f| f.matches_flow(flow))

@@ -3,7 +3,9 @@
 //! A predicate is an enum rather than a boxed closure so that evaluating a filter is a
 //! jump table over inlined code, with no allocation and no indirect calls.
 
-use flowscope_proto::flow::{Endpoint, EventTypeFilter, Flow, Service, Verdict};
+use flowscope_proto::flow::{EventTypeFilter, Verdict};
+
+use crate::view::FlowView;
 
 use crate::http::{HeaderMatcher, MethodMatcher, PathMatcher, StatusCodeMatcher, UrlMatcher};
 use crate::ip::{IpField, IpMatcher};
@@ -12,42 +14,11 @@ use crate::l4::{PortMatcher, ProtocolSet, TcpFlagsMatcher};
 use crate::label_selector::{LabelsField, SelectorSet};
 use crate::pattern::{FqdnMatcher, NodeNameMatcher};
 
-/// Which endpoint of a flow a field looks at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Side {
-    Source,
-    Destination,
-}
-
-impl Side {
-    #[inline]
-    pub(crate) fn endpoint(self, flow: &Flow) -> Option<&Endpoint> {
-        match self {
-            Side::Source => flow.source.as_ref(),
-            Side::Destination => flow.destination.as_ref(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn service(self, flow: &Flow) -> Option<&Service> {
-        match self {
-            Side::Source => flow.source_service.as_ref(),
-            Side::Destination => flow.destination_service.as_ref(),
-        }
-    }
-
-    #[inline]
-    pub(crate) fn names(self, flow: &Flow) -> &[String] {
-        match self {
-            Side::Source => &flow.source_names,
-            Side::Destination => &flow.destination_names,
-        }
-    }
-}
+pub(crate) use crate::view::Side;
 
 #[inline(always)]
-fn identity_matches(side: Side, ids: &[u32], flow: &Flow) -> bool {
-    side.endpoint(flow)
+fn identity_matches<V: FlowView + ?Sized>(side: Side, ids: &[u32], flow: &V) -> bool {
+    flow.endpoint(side)
         .is_some_and(|ep| ids.contains(&ep.identity))
 }
 
@@ -156,54 +127,56 @@ impl Predicate {
     /// Whether this predicate holds for a flow. The cheapest and most common tests are
     /// inlined into the caller; the others are one call away.
     #[inline(always)]
-    pub(crate) fn matches_flow(&self, flow: &Flow) -> bool {
+    pub(crate) fn matches_flow<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         match self {
-            Predicate::Verdict(set) => set.contains(flow.verdict),
+            Predicate::Verdict(set) => set.contains(flow.verdict()),
             Predicate::Identity(side, ids) => identity_matches(*side, ids, flow),
             _ => self.matches_flow_slow(flow),
         }
     }
 
     #[inline(never)]
-    fn matches_flow_slow(&self, flow: &Flow) -> bool {
+    fn matches_flow_slow<V: FlowView + ?Sized>(&self, flow: &V) -> bool {
         match self {
-            Predicate::Uuid(ids) => ids.contains(&flow.uuid),
+            Predicate::Uuid(ids) => {
+                let mut buf = [0u8; 36];
+                let id = flow.uuid(&mut buf);
+                ids.iter().any(|u| u == id)
+            }
             Predicate::EventType(types) => {
-                let Some(ev) = flow.event_type.as_ref() else {
+                let Some((ty, sub_type)) = flow.event_type() else {
                     return false;
                 };
-                types.iter().any(|t| {
-                    (t.ty == 0 || t.ty == ev.r#type) && t.sub_type.is_none_or(|s| s == ev.sub_type)
-                })
+                types
+                    .iter()
+                    .any(|t| (t.ty == 0 || t.ty == ty) && t.sub_type.is_none_or(|s| s == sub_type))
             }
-            Predicate::Verdict(set) => set.contains(flow.verdict),
-            Predicate::DropReasonDesc(set) => set.contains(flow.drop_reason_desc),
-            Predicate::Reply(set) => match &flow.is_reply {
-                Some(r) => set.contains(r.value),
+            Predicate::Verdict(set) => set.contains(flow.verdict()),
+            Predicate::DropReasonDesc(set) => set.contains(flow.drop_reason_desc()),
+            Predicate::Reply(set) => match flow.is_reply() {
+                Some(r) => set.contains(r),
                 // Unknown direction counts as "not a reply" only for drops, for
                 // compatibility with clients of the deprecated `reply` field.
-                None => flow.verdict == Verdict::Dropped as i32 && set.contains(false),
+                None => flow.verdict() == Verdict::Dropped as i32 && set.contains(false),
             },
-            Predicate::Encrypted(set) => {
-                set.contains(flow.ip.as_ref().is_some_and(|ip| ip.encrypted))
-            }
+            Predicate::Encrypted(set) => set.contains(flow.encrypted()),
             Predicate::Identity(side, ids) => identity_matches(*side, ids, flow),
             Predicate::Protocol(set) => set.matches(flow),
-            Predicate::Ip(field, m) => m.matches(field.get(flow)),
-            Predicate::Pod(side, m) => match side.endpoint(flow) {
-                Some(ep) => m.matches(&ep.namespace, &ep.pod_name),
+            Predicate::Ip(field, m) => m.matches(flow.ip(*field)),
+            Predicate::Pod(side, m) => match flow.endpoint(*side) {
+                Some(ep) => m.matches(ep.namespace, ep.pod_name),
                 None => false,
             },
-            Predicate::Workload(side, m) => side
-                .endpoint(flow)
-                .is_some_and(|ep| m.matches(&ep.workloads)),
-            Predicate::Service(side, m) => match side.service(flow) {
-                Some(svc) => m.matches(&svc.namespace, &svc.name),
+            Predicate::Workload(side, m) => flow
+                .endpoint(*side)
+                .is_some_and(|ep| m.matches(ep.workloads)),
+            Predicate::Service(side, m) => match flow.service(*side) {
+                Some((namespace, name)) => m.matches(namespace, name),
                 None => false,
             },
-            Predicate::Fqdn(side, m) => m.matches_any(side.names(flow)),
-            Predicate::DnsQuery(res) => match crate::http::l7_dns(flow) {
-                Some(dns) => res.iter().any(|re| re.is_match(&dns.query)),
+            Predicate::Fqdn(side, m) => m.matches_any(flow.names(*side)),
+            Predicate::DnsQuery(res) => match flow.dns_query() {
+                Some(query) => res.iter().any(|re| re.is_match(query)),
                 None => false,
             },
             Predicate::Labels(field, set) => set.matches(field.get(flow)),
@@ -214,35 +187,26 @@ impl Predicate {
             Predicate::HttpUrl(m) => m.matches(flow),
             Predicate::HttpHeader(m) => m.matches(flow),
             Predicate::TcpFlags(m) => m.matches(flow),
-            Predicate::NodeName(m) => m.matches(&flow.node_name),
-            Predicate::ClusterName(side, m) => side
-                .endpoint(flow)
-                .is_some_and(|ep| m.matches(&ep.cluster_name)),
-            Predicate::IpVersion(set) => {
-                set.contains(flow.ip.as_ref().map_or(0, |ip| ip.ip_version))
-            }
+            Predicate::NodeName(m) => m.matches(flow.node_name()),
+            Predicate::ClusterName(side, m) => flow
+                .endpoint(*side)
+                .is_some_and(|ep| m.matches(ep.cluster_name)),
+            Predicate::IpVersion(set) => set.contains(flow.ip_version()),
             Predicate::TraceId(ids) => {
-                let id = flow
-                    .trace_context
-                    .as_ref()
-                    .and_then(|tc| tc.parent.as_ref())
-                    .map_or("", |p| p.trace_id.as_str());
+                let id = flow.trace_id();
                 ids.iter().any(|t| t == id)
             }
-            Predicate::TrafficDirection(set) => set.contains(flow.traffic_direction),
+            Predicate::TrafficDirection(set) => set.contains(flow.traffic_direction()),
             Predicate::Interface(ifaces) => {
-                let Some(iface) = flow.interface.as_ref() else {
+                let Some((index, name)) = flow.interface() else {
                     return false;
                 };
-                ifaces.iter().any(|(index, name)| {
-                    (*index == 0 || *index == iface.index)
-                        && (name.is_empty() || *name == iface.name)
+                ifaces.iter().any(|(want_index, want_name)| {
+                    (*want_index == 0 || *want_index == index)
+                        && (want_name.is_empty() || want_name == name)
                 })
             }
-            Predicate::IpTraceId(ids) => flow
-                .ip_trace_id
-                .as_ref()
-                .is_some_and(|t| ids.contains(&t.trace_id)),
+            Predicate::IpTraceId(ids) => flow.ip_trace_id().is_some_and(|t| ids.contains(&t)),
         }
     }
 

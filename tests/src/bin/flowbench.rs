@@ -446,7 +446,7 @@ fn bench_filter() -> Vec<Value> {
     let mut rows = Vec::new();
     for (name, f) in cases {
         let filters = FlowFilters::new(&[f], &[]).expect("filter compiles");
-        let matched = fl.iter().filter(|x| filters.matches_flow(x)).count();
+        let matched = fl.iter().filter(|x| filters.matches_flow(*x)).count();
         let secs = time_median(Duration::from_secs(5), || {
             for x in &fl {
                 std::hint::black_box(filters.matches_flow(std::hint::black_box(x)));
