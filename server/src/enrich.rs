@@ -1,10 +1,11 @@
-//! Enrichment: security identity and IP → the `flow.Endpoint` a flow shows.
+//! Enrichment: security identity and IP → the endpoint a flow shows, as shared references
+//! into the cluster state.
 
 use std::net::IpAddr;
 
-use flowscope_proto::flow::{Endpoint, Workload};
 use flowscope_proto::reserved;
 
+use crate::flow::{Peer, PeerInfo};
 use crate::identity::ClusterState;
 
 /// Builds the endpoint for one side of a flow.
@@ -12,47 +13,36 @@ use crate::identity::ClusterState;
 /// `identity` is what the event itself carried (0 if none): a non-zero value wins over the
 /// state, as in Hubble. Pod metadata comes from the endpoint owning `ip`. An IP nobody owns,
 /// with no identity on the event, is `world`.
-pub fn endpoint(state: &ClusterState, ip: Option<IpAddr>, identity: u32) -> Endpoint {
+pub fn endpoint(state: &ClusterState, ip: Option<IpAddr>, identity: u32) -> Peer {
     let ep = ip.and_then(|ip| state.endpoint_by_ip(&ip));
     let identity = match (identity, ep) {
         (0, Some(ep)) => ep.identity,
         (0, None) => reserved::WORLD,
         (id, _) => id,
     };
-    let mut out = Endpoint {
-        identity,
-        ..Default::default()
-    };
-    match ep {
+    let info = match ep {
         // Pod metadata only when the event's identity agrees with the endpoint owning the IP
         // (a proxy or host address may be shared by several identities).
-        Some(ep) if ep.identity == identity => {
-            out.id = ep.endpoint_id.unwrap_or(0);
-            out.cluster_name = ep.cluster_name.clone();
-            out.namespace = ep.namespace.clone();
-            out.labels = ep.labels.to_vec();
-            out.pod_name = ep.pod_name.clone();
-            out.workloads = ep
-                .workloads
-                .iter()
-                .map(|(name, kind)| Workload {
-                    name: name.clone(),
-                    kind: kind.clone(),
-                })
-                .collect();
-        }
-        _ => {
-            if let Some(labels) = state.labels_for_identity(identity) {
-                out.labels = labels.to_vec();
-            }
-        }
-    }
-    out
+        Some(ep) if ep.identity == identity => PeerInfo::Pod(ep.clone()),
+        _ => match state.labels_for_identity(identity) {
+            Some(labels) => PeerInfo::Labels(labels.clone()),
+            None => PeerInfo::Bare,
+        },
+    };
+    Peer { identity, info }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn endpoint_proto(
+        state: &ClusterState,
+        ip: Option<IpAddr>,
+        identity: u32,
+    ) -> flowscope_proto::flow::Endpoint {
+        endpoint(state, ip, identity).to_proto()
+    }
 
     fn state() -> ClusterState {
         ClusterState::parse(
@@ -63,7 +53,7 @@ mod tests {
 
     #[test]
     fn unknown_ip_without_identity_is_world() {
-        let e = endpoint(&state(), Some("192.0.2.1".parse().expect("ip")), 0);
+        let e = endpoint_proto(&state(), Some("192.0.2.1".parse().expect("ip")), 0);
         assert_eq!(e.identity, 2);
         assert_eq!(e.labels, vec!["reserved:world"]);
         assert!(e.pod_name.is_empty());
@@ -71,7 +61,7 @@ mod tests {
 
     #[test]
     fn known_ip_gets_pod_metadata() {
-        let e = endpoint(&state(), Some("10.0.0.5".parse().expect("ip")), 0);
+        let e = endpoint_proto(&state(), Some("10.0.0.5".parse().expect("ip")), 0);
         assert_eq!(e.identity, 30000);
         assert_eq!(e.id, 7);
         assert_eq!(e.namespace, "shop");
@@ -85,11 +75,11 @@ mod tests {
 
     #[test]
     fn event_identity_wins() {
-        let e = endpoint(&state(), Some("10.0.0.5".parse().expect("ip")), 8);
+        let e = endpoint_proto(&state(), Some("10.0.0.5".parse().expect("ip")), 8);
         assert_eq!(e.identity, 8);
         assert_eq!(e.labels, vec!["reserved:ingress"]);
         assert!(e.pod_name.is_empty());
-        let e = endpoint(&state(), None, 30000);
+        let e = endpoint_proto(&state(), None, 30000);
         assert_eq!(
             e.labels,
             vec!["k8s:app=web", "k8s:io.kubernetes.pod.namespace=shop"]

@@ -122,7 +122,8 @@ pub struct EndpointInfo {
 /// The resolved state: endpoints by IP, labels by identity.
 #[derive(Debug, Default)]
 pub struct ClusterState {
-    node_name: String,
+    /// Shared with every flow of this state.
+    node_name: Arc<str>,
     endpoints: Vec<Arc<EndpointInfo>>,
     by_ip: HashMap<IpAddr, Arc<EndpointInfo>>,
     identity_labels: HashMap<u32, Arc<[String]>>,
@@ -132,7 +133,7 @@ impl ClusterState {
     /// A state with only the reserved identities.
     pub fn empty(node_name: &str) -> Self {
         let mut s = ClusterState {
-            node_name: node_name.to_string(),
+            node_name: Arc::from(node_name),
             ..Default::default()
         };
         s.add_reserved();
@@ -260,10 +261,15 @@ impl ClusterState {
     }
 
     pub fn set_node_name(&mut self, name: &str) {
-        self.node_name = name.to_string();
+        self.node_name = Arc::from(name);
     }
 
     pub fn node_name(&self) -> &str {
+        &self.node_name
+    }
+
+    /// The node name as flows share it.
+    pub fn node_name_shared(&self) -> &Arc<str> {
         &self.node_name
     }
 

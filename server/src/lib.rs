@@ -3,6 +3,7 @@
 pub mod api;
 pub mod daemon;
 pub mod enrich;
+pub mod flow;
 pub mod identity;
 pub mod metrics;
 pub mod observer;

@@ -9,11 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flowscope_proto::flow::{Flow, LostEvent, LostEventSource};
-use flowscope_proto::observer::{GetFlowsResponse, get_flows_response::ResponseTypes};
-use flowscope_proto::types::{Int32Value, Timestamp};
+use flowscope_proto::flow::LostEventSource;
 use tokio::sync::mpsc;
 
+use crate::flow::{Event, FlowRecord, LostRecord, Time};
 use crate::identity::StateHandle;
 use crate::parser::l7::{L7Parser, RedactOptions};
 use crate::parser::l34::L34Parser;
@@ -52,13 +51,14 @@ impl EventSender {
 
 /// Read-only views the API serves from.
 pub struct ObserverHandle {
-    pub ring: Arc<Ring<GetFlowsResponse>>,
+    pub ring: Arc<Ring<Event>>,
     pub state: Arc<StateHandle>,
     pub stats: Arc<Stats>,
     seen_flows: AtomicU64,
     started: Instant,
     rate_samples: Mutex<VecDeque<(Instant, u64)>>,
-    namespaces: Mutex<HashMap<(String, String), Instant>>,
+    /// Last time each namespace was seen: cluster → namespace → time.
+    namespaces: Mutex<HashMap<String, HashMap<String, Instant>>>,
 }
 
 impl ObserverHandle {
@@ -93,8 +93,11 @@ impl ObserverHandle {
         let now = Instant::now();
         let mut out: Vec<_> = lock(&self.namespaces)
             .iter()
-            .filter(|(_, t)| now.duration_since(**t) <= Duration::from_secs(3600))
-            .map(|(k, _)| k.clone())
+            .flat_map(|(cluster, nss)| {
+                nss.iter()
+                    .filter(|(_, t)| now.duration_since(**t) <= Duration::from_secs(3600))
+                    .map(move |(ns, _)| (cluster.clone(), ns.clone()))
+            })
             .collect();
         out.sort();
         out
@@ -119,7 +122,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Something that sees every flow and lost event before it is stored (metrics handlers).
 /// Runs on the observer task: it must not block, and should not allocate per flow.
 pub trait FlowProcessor: Send {
-    fn process(&mut self, flow: &Flow);
+    fn process(&mut self, flow: &FlowRecord);
     fn lost(&mut self, _source: LostEventSource, _count: u64) {}
 }
 
@@ -134,7 +137,7 @@ pub struct ObserverConfig {
 /// The observer task's own state.
 pub struct Observer {
     rx: mpsc::Receiver<SourceEvent>,
-    writer: RingWriter<GetFlowsResponse>,
+    writer: RingWriter<Event>,
     handle: Arc<ObserverHandle>,
     l7: L7Parser,
     l34: L34Parser,
@@ -215,7 +218,7 @@ impl Observer {
         match ev {
             SourceEvent::AccessLog(bytes) => {
                 let state = self.handle.state.snapshot();
-                match self.l7.parse_bytes(&bytes, &state) {
+                match self.l7.decode(&bytes, &state) {
                     Ok(flow) => {
                         stats.access_log_decoded.inc();
                         self.write_flow(flow);
@@ -234,7 +237,7 @@ impl Observer {
             SourceEvent::Datapath { data, cpu: _ } => {
                 stats.datapath_received.inc();
                 let state = self.handle.state.snapshot();
-                match self.l34.decode(&data, Timestamp::now(), &state) {
+                match self.l34.decode(&data, Time::now(), &state) {
                     Ok(flow) => {
                         stats.datapath_decoded.inc();
                         self.write_flow(flow);
@@ -256,51 +259,46 @@ impl Observer {
                 for p in &mut self.processors {
                     p.lost(LostEventSource::PerfEventRingBuffer, count);
                 }
-                let node_name = self.handle.state.snapshot().node_name().to_string();
-                self.writer.write(Arc::new(GetFlowsResponse {
-                    node_name,
-                    time: Some(Timestamp::now()),
-                    response_types: Some(ResponseTypes::LostEvents(LostEvent {
-                        source: LostEventSource::PerfEventRingBuffer as i32,
-                        num_events_lost: count,
-                        cpu: cpu.map(|cpu| Int32Value {
-                            value: i32::try_from(cpu).unwrap_or(i32::MAX),
-                        }),
-                        first: None,
-                        last: None,
-                    })),
-                }));
+                let node = self.handle.state.snapshot().node_name_shared().clone();
+                self.writer.write(Arc::new(Event::Lost(LostRecord {
+                    time: Time::now(),
+                    node,
+                    source: LostEventSource::PerfEventRingBuffer as i32,
+                    count,
+                    cpu,
+                })));
             }
         }
     }
 
-    fn write_flow(&mut self, flow: Flow) {
+    fn write_flow(&mut self, flow: FlowRecord) {
         for p in &mut self.processors {
             p.process(&flow);
         }
         {
             let mut ns = lock(&self.handle.namespaces);
-            for ep in [flow.source.as_ref(), flow.destination.as_ref()]
-                .into_iter()
-                .flatten()
-            {
-                if !ep.namespace.is_empty() {
-                    let key = (ep.cluster_name.clone(), ep.namespace.clone());
-                    match ns.get_mut(&key) {
-                        Some(t) => *t = Instant::now(),
-                        None => {
-                            ns.insert(key, Instant::now());
-                        }
+            for peer in [&flow.source, &flow.destination] {
+                let crate::flow::PeerInfo::Pod(ep) = &peer.info else {
+                    continue;
+                };
+                if ep.namespace.is_empty() {
+                    continue;
+                }
+                let now = Instant::now();
+                match ns
+                    .get_mut(ep.cluster_name.as_str())
+                    .and_then(|c| c.get_mut(ep.namespace.as_str()))
+                {
+                    Some(t) => *t = now,
+                    None => {
+                        ns.entry(ep.cluster_name.clone())
+                            .or_default()
+                            .insert(ep.namespace.clone(), now);
                     }
                 }
             }
         }
-        let resp = GetFlowsResponse {
-            node_name: flow.node_name.clone(),
-            time: flow.time,
-            response_types: Some(ResponseTypes::Flow(flow)),
-        };
-        self.writer.write(Arc::new(resp));
+        self.writer.write(Arc::new(Event::Flow(flow)));
         self.handle.seen_flows.fetch_add(1, Ordering::Relaxed);
         self.handle.stats.ring_writes.inc();
     }
@@ -313,28 +311,13 @@ impl Observer {
         for p in &mut self.processors {
             p.lost(LostEventSource::ObserverEventsQueue, n);
         }
-        let now = now_timestamp();
-        let node_name = self.handle.state.snapshot().node_name().to_string();
-        self.writer.write(Arc::new(GetFlowsResponse {
-            node_name,
-            time: Some(now),
-            response_types: Some(ResponseTypes::LostEvents(LostEvent {
-                source: LostEventSource::ObserverEventsQueue as i32,
-                num_events_lost: n,
-                cpu: None::<Int32Value>,
-                first: None,
-                last: None,
-            })),
-        }));
-    }
-}
-
-pub fn now_timestamp() -> Timestamp {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    Timestamp {
-        seconds: d.as_secs() as i64,
-        nanos: d.subsec_nanos() as i32,
+        let node = self.handle.state.snapshot().node_name_shared().clone();
+        self.writer.write(Arc::new(Event::Lost(LostRecord {
+            time: Time::now(),
+            node,
+            source: LostEventSource::ObserverEventsQueue as i32,
+            count: n,
+            cpu: None,
+        })));
     }
 }

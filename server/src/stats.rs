@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use flowscope_proto::observer::GetFlowsResponse;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
@@ -218,7 +217,7 @@ impl Stats {
 
     /// Lets `/metrics` report the ring's size and readers (`flowscope_ring_size`,
     /// `flowscope_ring_readers`) from now on. Call once, while no reader holds the ring.
-    pub fn attach_ring(&self, ring: &Arc<Ring<GetFlowsResponse>>) {
+    pub fn attach_ring(&self, ring: &Arc<Ring<crate::flow::Event>>) {
         let _ = self.ring.set(RingProbe {
             ring: Arc::downgrade(ring),
             holders: Arc::strong_count(ring),
@@ -245,7 +244,7 @@ impl Stats {
 /// What `/metrics` reads of the ring at scrape time.
 #[derive(Debug)]
 struct RingProbe {
-    ring: Weak<Ring<GetFlowsResponse>>,
+    ring: Weak<Ring<crate::flow::Event>>,
     /// Owners of the ring that are not readers (observer handle, writer), counted when
     /// attached: every further owner is a reader (a GetFlows stream holds the ring while it
     /// reads).
@@ -363,10 +362,18 @@ mod tests {
     fn ring_size_and_readers() {
         let mut reg = Registry::default();
         let s = Stats::new(&mut reg);
-        let (ring, mut writer) = Ring::<GetFlowsResponse>::new(3).expect("ring");
+        let (ring, mut writer) = Ring::<crate::flow::Event>::new(3).expect("ring");
         s.attach_ring(&ring);
         for _ in 0..5 {
-            writer.write(Arc::new(GetFlowsResponse::default()));
+            writer.write(Arc::new(crate::flow::Event::Lost(
+                crate::flow::LostRecord {
+                    time: crate::flow::Time::default(),
+                    node: Arc::from("n"),
+                    source: 0,
+                    count: 1,
+                    cpu: None,
+                },
+            )));
         }
         let reader_a = ring.clone();
         let reader_b = ring.clone();

@@ -58,7 +58,7 @@ fn decodes_the_corpus_exactly_as_hubble() {
     for (i, ((kind, rec), line)) in records.iter().zip(&expected).enumerate() {
         let want = json::parse(line).unwrap_or_else(|e| panic!("expected line {}: {e}", i + 1));
         let mut problems = Vec::new();
-        match parser.decode(rec, time, &state) {
+        match parser.decode_flow(rec, time, &state) {
             Ok(flow) => {
                 let got = json::parse(&flowscope_proto::json::to_string(&flow))
                     .unwrap_or_else(|e| panic!("our JSON for record {i}: {e}"));
@@ -119,7 +119,7 @@ fn decode_speed() {
     let start = std::time::Instant::now();
     for _ in 0..ROUNDS {
         for (_, rec) in &records {
-            if let Ok(flow) = parser.decode(rec, time, &state) {
+            if let Ok(flow) = parser.decode_flow(rec, time, &state) {
                 ok += usize::from(flow.l4.is_some());
             }
         }

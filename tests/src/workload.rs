@@ -459,7 +459,7 @@ mod tests {
         for e in events(Mix::Mix, 2_000, SEED) {
             let f = match e.kind {
                 Kind::L7 => l7.parse_bytes(&e.bytes, &state).expect("l7"),
-                _ => l34.decode(&e.bytes, t, &state).expect("l34"),
+                _ => l34.decode_flow(&e.bytes, t, &state).expect("l34"),
             };
             let src = f.source.as_ref().expect("source");
             let dst = f.destination.as_ref().expect("destination");

@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use flowscope_filter::FlowFilters;
-use flowscope_proto::flow::{LostEvent, LostEventSource};
+use flowscope_proto::flow::LostEventSource;
 use flowscope_proto::observer::observer_server::Observer;
 use flowscope_proto::observer::{
     GetAgentEventsRequest, GetAgentEventsResponse, GetDebugEventsRequest, GetDebugEventsResponse,
@@ -16,12 +16,12 @@ use flowscope_proto::observer::{
     GetNodesRequest, GetNodesResponse, Namespace, ServerStatusRequest, ServerStatusResponse,
     get_flows_response::ResponseTypes,
 };
-use flowscope_proto::types::Timestamp;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use super::fieldmask::FlowMask;
+use crate::flow::{Event, LostRecord, Time};
 use crate::observer::ObserverHandle;
 use crate::store::Read;
 
@@ -86,10 +86,6 @@ impl FlowQuery {
         })
     }
 
-    fn time_of(ev: &GetFlowsResponse) -> i128 {
-        ev.time.map(|t| t.as_unix_nanos()).unwrap_or(0)
-    }
-
     /// Where the forward read starts (spec §2 step 2).
     fn start(&self, handle: &ObserverHandle) -> u64 {
         let ring = &handle.ring;
@@ -111,11 +107,12 @@ impl FlowQuery {
                 Read::Event(ev) => ev,
                 Read::Overtaken { .. } | Read::NotYet => break,
             };
-            let flow = match &ev.response_types {
-                Some(ResponseTypes::Flow(flow)) => Some(flow),
-                _ => None,
-            };
-            if flow.is_some() && self.since.is_some_and(|since| Self::time_of(&ev) < since) {
+            let flow = ev.flow();
+            if flow.is_some()
+                && self
+                    .since
+                    .is_some_and(|since| ev.time().as_unix_nanos() < since)
+            {
                 break;
             }
             start -= 1;
@@ -152,15 +149,14 @@ async fn stream_flows(
             Read::NotYet => return,
             Read::Overtaken { oldest } => {
                 handle.stats.lost_ring_buffer.inc_by(oldest - seq);
-                let lost = GetFlowsResponse {
-                    node_name: handle.state.snapshot().node_name().to_string(),
-                    time: Some(Timestamp::now()),
-                    response_types: Some(ResponseTypes::LostEvents(LostEvent {
-                        source: LostEventSource::HubbleRingBuffer as i32,
-                        num_events_lost: oldest - seq,
-                        ..Default::default()
-                    })),
-                };
+                let lost = LostRecord {
+                    time: Time::now(),
+                    node: handle.state.snapshot().node_name_shared().clone(),
+                    source: LostEventSource::HubbleRingBuffer as i32,
+                    count: oldest - seq,
+                    cpu: None,
+                }
+                .to_response();
                 if tx.send(Ok(lost)).await.is_err() {
                     return;
                 }
@@ -169,9 +165,9 @@ async fn stream_flows(
             }
         };
         seq += 1;
-        let resp = match &ev.response_types {
-            Some(ResponseTypes::Flow(flow)) => {
-                let t = FlowQuery::time_of(&ev);
+        let resp = match &*ev {
+            Event::Flow(flow) => {
+                let t = flow.time.as_unix_nanos();
                 if q.until.is_some_and(|until| t > until) {
                     return;
                 }
@@ -180,19 +176,19 @@ async fn stream_flows(
                 }
                 match &q.mask {
                     Some(mask) => {
-                        let masked = mask.apply(flow);
+                        let masked = mask.apply(&flow.to_proto());
                         GetFlowsResponse {
                             node_name: masked.node_name.clone(),
                             time: masked.time,
                             response_types: Some(ResponseTypes::Flow(masked)),
                         }
                     }
-                    None => (*ev).clone(),
+                    None => flow.to_response(),
                 }
             }
             // Lost events bypass filters and the time range and do not count.
-            _ => {
-                if tx.send(Ok((*ev).clone())).await.is_err() {
+            Event::Lost(lost) => {
+                if tx.send(Ok(lost.to_response())).await.is_err() {
                     return;
                 }
                 continue;

@@ -101,11 +101,20 @@ impl Metrics {
     }
 }
 
-impl FlowProcessor for Metrics {
-    fn process(&mut self, flow: &Flow) {
+impl Metrics {
+    /// Runs every handler on a proto flow.
+    pub fn process_proto(&mut self, flow: &Flow) {
         for h in &mut self.handlers {
             h.process(flow);
         }
+    }
+}
+
+impl FlowProcessor for Metrics {
+    fn process(&mut self, flow: &crate::flow::FlowRecord) {
+        // The handlers still read proto flows: convert once for all of them.
+        let flow = flow.to_proto();
+        self.process_proto(&flow);
     }
 
     fn lost(&mut self, source: LostEventSource, count: u64) {
@@ -365,7 +374,7 @@ mod tests {
         let mut registry = Registry::default();
         let stats = Arc::new(Stats::new(&mut registry));
         let mut m = Metrics::new(&MetricsSpec::default(), 0, &mut registry, stats);
-        m.process(&l34(4, 0, Verdict::Forwarded));
+        m.process_proto(&l34(4, 0, Verdict::Forwarded));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry).expect("encode");
         assert!(!out.contains("hubble_flows_processed"), "{out}");

@@ -8,20 +8,24 @@
 // still fills them and clients print them.
 #![allow(deprecated)]
 
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 
 use flowscope_proto::cilium::{self, EntryType, HttpLogEntry, HttpProtocol, LogEntry, log_entry};
-use flowscope_proto::flow::{
-    CiliumEventType, Emitter, Flow, FlowType, Http, HttpHeader, Ip, IpVersion, Kafka, L7FlowType,
-    Layer4, Layer7, Tcp, TraceContext, TraceParent, TrafficDirection, Verdict, layer4, layer7,
-};
-use flowscope_proto::types::{BoolValue, Timestamp};
+use flowscope_proto::flow::{Flow, FlowType, L7FlowType, TrafficDirection, Verdict};
 use lru::LruCache;
 
 use super::ParseError;
 use crate::enrich;
+use crate::flow::l7::{TextBuilder, intern};
+use crate::flow::uuid::UuidGen;
+use crate::flow::{
+    FlowRecord, Header, HttpData, IpInfo, KafkaData, L7Data, L7Record, SummaryKind, Text, Time,
+    ip_version,
+};
 use crate::identity::ClusterState;
+use crate::parser::l34::packet::L4;
 
 /// The event type Hubble gives access-log flows (`MessageTypeAccessLog`).
 pub const ACCESS_LOG_EVENT_TYPE: i32 = 129;
@@ -55,36 +59,52 @@ impl Default for RedactOptions {
 
 struct OpenRequest {
     time_ns: u64,
-    trace_id: Option<String>,
+    /// The request's trace id (32 lower-case hex digits), if it had one.
+    trace_id: Option<[u8; 32]>,
 }
 
-/// Converts access-log records to flows.
+/// Converts access-log records to flow records.
 pub struct L7Parser {
     redact: RedactOptions,
-    emitter: Emitter,
-    /// Keyed by X-Request-Id and the request's addresses: one request id crosses several
-    /// proxy hops (world → ingress, ingress → pod), each logged with its own 5-tuple.
-    open_requests: LruCache<(String, String, String), OpenRequest>,
+    uuids: UuidGen,
+    /// Keyed by a hash of X-Request-Id and the request's addresses: one request id crosses
+    /// several proxy hops (world → ingress, ingress → pod), each logged with its own 5-tuple.
+    /// A 64-bit hash keeps the cache free of per-request string copies.
+    open_requests: LruCache<u64, OpenRequest>,
 }
 
 impl L7Parser {
     pub fn new(redact: RedactOptions) -> Self {
         L7Parser {
             redact,
-            emitter: crate::emitter(),
+            uuids: UuidGen::new(),
             open_requests: LruCache::new(
                 NonZeroUsize::new(REQUEST_CACHE_SIZE).unwrap_or(NonZeroUsize::MIN),
             ),
         }
     }
 
-    /// Decodes one serialized `LogEntry` datagram and converts it.
+    /// Decodes one serialized `LogEntry` datagram and converts it to the proto `Flow`.
     pub fn parse_bytes(&mut self, bytes: &[u8], state: &ClusterState) -> Result<Flow, ParseError> {
-        let entry = <LogEntry as prost::Message>::decode(bytes).map_err(ParseError::Protobuf)?;
-        self.parse(&entry, state)
+        self.decode(bytes, state).map(|r| r.to_proto())
     }
 
+    /// Converts one entry to the proto `Flow`.
     pub fn parse(&mut self, entry: &LogEntry, state: &ClusterState) -> Result<Flow, ParseError> {
+        self.decode_entry(entry, state).map(|r| r.to_proto())
+    }
+
+    /// Decodes one serialized `LogEntry` datagram into a flow record.
+    pub fn decode(&mut self, bytes: &[u8], state: &ClusterState) -> Result<FlowRecord, ParseError> {
+        let entry = <LogEntry as prost::Message>::decode(bytes).map_err(ParseError::Protobuf)?;
+        self.decode_entry(&entry, state)
+    }
+
+    pub fn decode_entry(
+        &mut self,
+        entry: &LogEntry,
+        state: &ClusterState,
+    ) -> Result<FlowRecord, ParseError> {
         let entry_type = EntryType::try_from(entry.entry_type)
             .map_err(|_| ParseError::UnknownEntryType(entry.entry_type))?;
         let (l7_type, verdict) = match entry_type {
@@ -111,128 +131,115 @@ impl L7Parser {
             entry.timestamp
         };
 
-        let mut l7 = Layer7 {
-            r#type: l7_type as i32,
-            ..Default::default()
-        };
-        let mut trace_context = None;
-        let summary = match &entry.l7 {
-            Some(log_entry::L7::Http(http)) => {
-                let rec = self.http_record(http);
-                let (latency, trace_id) = self.pair(entry, http, entry_type, time_ns);
-                l7.latency_ns = latency;
-                trace_context = trace_id.map(|trace_id| TraceContext {
-                    parent: Some(TraceParent { trace_id }),
-                });
-                let s = http_summary(&rec, l7_type, latency);
-                l7.record = Some(layer7::Record::Http(rec));
-                s
-            }
-            Some(log_entry::L7::Kafka(k)) => {
-                let rec = Kafka {
-                    error_code: k.error_code,
-                    api_version: k.api_version,
-                    api_key: kafka_api_key_name(k.api_key),
-                    correlation_id: k.correlation_id,
-                    topic: k.topics.first().cloned().unwrap_or_default(),
-                };
-                let s = kafka_summary(&rec, l7_type);
-                l7.record = Some(layer7::Record::Kafka(rec));
-                s
-            }
-            Some(log_entry::L7::GenericL7(g)) => generic_summary(g),
+        let legacy;
+        let http = match &entry.l7 {
+            Some(log_entry::L7::Http(http)) => Some(http),
             None if has_legacy_http(entry) => {
-                let http = legacy_http(entry);
-                let rec = self.http_record(&http);
-                let (latency, trace_id) = self.pair(entry, &http, entry_type, time_ns);
-                l7.latency_ns = latency;
-                trace_context = trace_id.map(|trace_id| TraceContext {
-                    parent: Some(TraceParent { trace_id }),
-                });
-                let s = http_summary(&rec, l7_type, latency);
-                l7.record = Some(layer7::Record::Http(rec));
-                s
+                legacy = legacy_http(entry);
+                Some(&legacy)
             }
-            None => return Err(ParseError::MissingL7Record),
+            _ => None,
         };
-
-        let ip_version = match (src, dst) {
-            (Some(a), _) | (None, Some(a)) if a.is_ipv6() => IpVersion::IPv6,
-            (Some(_), _) | (_, Some(_)) => IpVersion::IPv4,
-            _ => IpVersion::IpNotUsed,
-        };
-        let ip = (src.is_some() || dst.is_some()).then(|| Ip {
-            source: src.map(|a| a.ip().to_string()).unwrap_or_default(),
-            destination: dst.map(|a| a.ip().to_string()).unwrap_or_default(),
-            ip_version: ip_version as i32,
-            ..Default::default()
-        });
-        let l4 = Layer4 {
-            protocol: Some(layer4::Protocol::Tcp(Tcp {
-                source_port: src.map(|a| u32::from(a.port())).unwrap_or(0),
-                destination_port: dst.map(|a| u32::from(a.port())).unwrap_or(0),
-                flags: None,
-            })),
-        };
-
-        let time = Timestamp {
-            seconds: (time_ns / 1_000_000_000) as i64,
-            nanos: (time_ns % 1_000_000_000) as i32,
-        };
-        Ok(Flow {
-            time: Some(time),
-            uuid: uuid::Uuid::new_v4().to_string(),
-            emitter: Some(self.emitter.clone()),
-            verdict: verdict as i32,
-            ip,
-            l4: Some(l4),
-            source: Some(enrich::endpoint(state, src.map(|a| a.ip()), src_id)),
-            destination: Some(enrich::endpoint(state, dst.map(|a| a.ip()), dst_id)),
-            r#type: FlowType::L7 as i32,
-            node_name: state.node_name().to_string(),
-            l7: Some(l7),
-            reply: is_reply,
-            event_type: Some(CiliumEventType {
-                r#type: ACCESS_LOG_EVENT_TYPE,
-                sub_type: 0,
+        let mut text = TextBuilder::with_capacity(256);
+        let mut latency_ns = 0;
+        let mut trace_id = None;
+        let data = match (http, &entry.l7) {
+            (Some(http), _) => {
+                let (latency, trace) = self.pair(entry, http, entry_type, time_ns);
+                latency_ns = latency;
+                trace_id = trace.map(|t| text.push(std::str::from_utf8(&t).unwrap_or("")));
+                L7Data::Http(self.http_record(http, &mut text))
+            }
+            (None, Some(log_entry::L7::Kafka(k))) => L7Data::Kafka(KafkaData {
+                error_code: k.error_code,
+                api_version: k.api_version,
+                api_key: kafka_api_key_name(k.api_key, &mut text),
+                correlation_id: k.correlation_id,
+                topic: text.push(k.topics.first().map_or("", String::as_str)),
             }),
-            traffic_direction: if entry.is_ingress {
-                TrafficDirection::Ingress
-            } else {
-                TrafficDirection::Egress
-            } as i32,
-            is_reply: Some(BoolValue { value: is_reply }),
-            trace_context,
-            summary,
-            ..Default::default()
-        })
+            (None, Some(log_entry::L7::GenericL7(g))) => {
+                let start = text.buf().len();
+                generic_summary(g, text.buf());
+                L7Data::None {
+                    summary: text.span_from(start),
+                }
+            }
+            (None, _) => return Err(ParseError::MissingL7Record),
+        };
+
+        let mut r = FlowRecord::new(
+            Time::from_unix_nanos(time_ns),
+            self.uuids.next_uuid(),
+            state.node_name_shared().clone(),
+            FlowType::L7 as u8,
+        );
+        r.verdict = verdict as u8;
+        r.ip = (src.is_some() || dst.is_some()).then(|| IpInfo {
+            source: src.map(|a| a.ip()),
+            destination: dst.map(|a| a.ip()),
+            source_xlated: None,
+            version: src.or(dst).map_or(0, |a| ip_version(a.ip())),
+            encrypted: false,
+        });
+        r.l4 = Some(L4::Tcp {
+            src: src.map_or(0, |a| a.port()),
+            dst: dst.map_or(0, |a| a.port()),
+            flags: 0,
+        });
+        r.source = enrich::endpoint(state, src.map(|a| a.ip()), src_id);
+        r.destination = enrich::endpoint(state, dst.map(|a| a.ip()), dst_id);
+        r.l7 = Some(Box::new(L7Record {
+            l7_type: l7_type as u8,
+            latency_ns,
+            trace_id,
+            data,
+            text: text.finish(),
+        }));
+        r.summary = SummaryKind::L7;
+        r.is_reply = Some(is_reply);
+        r.event_type = (ACCESS_LOG_EVENT_TYPE as u8, 0);
+        r.traffic_direction = if entry.is_ingress {
+            TrafficDirection::Ingress
+        } else {
+            TrafficDirection::Egress
+        } as u8;
+        Ok(r)
     }
 
-    fn http_record(&self, http: &HttpLogEntry) -> Http {
+    fn http_record(&self, http: &HttpLogEntry, text: &mut TextBuilder) -> HttpData {
         let protocol = match HttpProtocol::try_from(http.http_protocol) {
             Ok(HttpProtocol::Http10) => "HTTP/1",
             Ok(HttpProtocol::Http11) => "HTTP/1.1",
             Ok(HttpProtocol::Http2) => "HTTP/2",
             Err(_) => "Unknown",
         };
-        let mut headers: Vec<HttpHeader> = http
-            .headers
+        let mut order: Vec<&cilium::KeyValue> = http.headers.iter().collect();
+        order.sort_by(|a, b| a.key.cmp(&b.key));
+        let headers = order
             .iter()
-            .map(|kv| HttpHeader {
-                key: kv.key.clone(),
+            .map(|kv| Header {
+                key: intern(&kv.key).map_or_else(|| text.push(&kv.key), Text::Static),
                 value: if self.header_redacted(&kv.key) {
-                    REDACTED.to_string()
+                    Text::Static(REDACTED)
                 } else {
-                    kv.value.clone()
+                    text.push(&kv.value)
                 },
             })
             .collect();
-        headers.sort_by(|a, b| a.key.cmp(&b.key));
-        Http {
+        let method = intern(&http.method).map_or_else(|| text.push(&http.method), Text::Static);
+        let start = text.buf().len();
+        build_url(
+            &http.scheme,
+            &http.host,
+            &http.path,
+            &self.redact,
+            text.buf(),
+        );
+        HttpData {
             code: http.status,
-            method: http.method.clone(),
-            url: build_url(&http.scheme, &http.host, &http.path, &self.redact),
-            protocol: protocol.to_string(),
+            method,
+            url: text.span_from(start),
+            protocol,
             headers,
         }
     }
@@ -253,7 +260,7 @@ impl L7Parser {
         http: &HttpLogEntry,
         t: EntryType,
         time_ns: u64,
-    ) -> (u64, Option<String>) {
+    ) -> (u64, Option<[u8; 32]>) {
         // Read from the unredacted record: redaction must not break pairing.
         let find = |name: &str| {
             http.headers
@@ -266,18 +273,21 @@ impl L7Parser {
             return (0, own_trace);
         };
         // A response is logged with its request's (unswapped) addresses.
-        let key = (
-            request_id.to_string(),
-            entry.source_address.clone(),
-            entry.destination_address.clone(),
-        );
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        (
+            request_id,
+            entry.source_address.as_str(),
+            entry.destination_address.as_str(),
+        )
+            .hash(&mut h);
+        let key = h.finish();
         match t {
             EntryType::Request | EntryType::Denied => {
                 self.open_requests.put(
                     key,
                     OpenRequest {
                         time_ns,
-                        trace_id: own_trace.clone(),
+                        trace_id: own_trace,
                     },
                 );
                 (0, own_trace)
@@ -310,36 +320,42 @@ fn parse_address(s: &str, field: &'static str) -> Result<Option<SocketAddr>, Par
     })
 }
 
-/// `scheme://host/path` as Go's `url.URL.String()` prints it, after redaction.
-fn build_url(scheme: &str, host: &str, path: &str, redact: &RedactOptions) -> String {
-    let mut host = host.to_string();
-    if let Some(at) = host.rfind('@').filter(|_| redact.url_user_info) {
-        let (userinfo, rest) = host.split_at(at);
-        if let Some((user, _password)) = userinfo.split_once(':') {
-            host = format!("{user}:{REDACTED}{rest}");
-        }
-    }
-    let mut path = path.to_string();
-    if let Some(i) = path.find(['?', '#']).filter(|_| redact.url_query) {
-        path.truncate(i);
-    }
-    let mut url = String::with_capacity(scheme.len() + host.len() + path.len() + 3);
+/// `scheme://host/path` as Go's `url.URL.String()` prints it, after redaction, appended to
+/// `url`.
+fn build_url(scheme: &str, host: &str, path: &str, redact: &RedactOptions, url: &mut String) {
     if !scheme.is_empty() {
         url.push_str(scheme);
         url.push_str("://");
     } else if !host.is_empty() {
         url.push_str("//");
     }
-    url.push_str(&host);
+    match host.rfind('@').filter(|_| redact.url_user_info) {
+        Some(at) => {
+            let (userinfo, rest) = host.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _password)) => {
+                    url.push_str(user);
+                    url.push(':');
+                    url.push_str(REDACTED);
+                    url.push_str(rest);
+                }
+                None => url.push_str(host),
+            }
+        }
+        None => url.push_str(host),
+    }
+    let path = match path.find(['?', '#']).filter(|_| redact.url_query) {
+        Some(i) => &path[..i],
+        None => path,
+    };
     if !path.is_empty() && !path.starts_with('/') && !host.is_empty() {
         url.push('/');
     }
-    url.push_str(&path);
-    url
+    url.push_str(path);
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`); all-zero ids are invalid.
-fn trace_id_from_traceparent(v: &str) -> Option<String> {
+fn trace_id_from_traceparent(v: &str) -> Option<[u8; 32]> {
     let mut parts = v.trim().split('-');
     let version = parts.next()?;
     let trace_id = parts.next()?;
@@ -357,45 +373,31 @@ fn trace_id_from_traceparent(v: &str) -> Option<String> {
     if trace_id.bytes().all(|b| b == b'0') || span_id.bytes().all(|b| b == b'0') {
         return None;
     }
-    Some(trace_id.to_ascii_lowercase())
-}
-
-fn http_summary(rec: &Http, t: L7FlowType, latency_ns: u64) -> String {
-    match t {
-        L7FlowType::Response => format!(
-            "{} {} {}ms ({} {})",
-            rec.protocol,
-            rec.code,
-            latency_ns / 1_000_000,
-            rec.method,
-            rec.url
-        ),
-        _ => format!("{} {} {}", rec.protocol, rec.method, rec.url),
+    let mut out = [0u8; 32];
+    for (o, b) in out.iter_mut().zip(trace_id.bytes()) {
+        *o = b.to_ascii_lowercase();
     }
+    Some(out)
 }
 
-fn kafka_summary(rec: &Kafka, t: L7FlowType) -> String {
-    match t {
-        L7FlowType::Response => format!(
-            "Kafka response {} correlation id {} topic '{}' return code {}",
-            rec.api_key, rec.correlation_id, rec.topic, rec.error_code
-        ),
-        _ => format!(
-            "Kafka request {} correlation id {} topic '{}'",
-            rec.api_key, rec.correlation_id, rec.topic
-        ),
-    }
-}
-
-fn generic_summary(g: &cilium::L7LogEntry) -> String {
+fn generic_summary(g: &cilium::L7LogEntry, out: &mut String) {
     let mut fields: Vec<_> = g.fields.iter().collect();
     fields.sort();
-    let body: Vec<String> = fields.iter().map(|(k, v)| format!("{k}:{v}")).collect();
-    format!("{} Fields: map[{}]", g.proto, body.join(" "))
+    out.push_str(&g.proto);
+    out.push_str(" Fields: map[");
+    for (i, (k, v)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(k);
+        out.push(':');
+        out.push_str(v);
+    }
+    out.push(']');
 }
 
 /// Kafka API key names as Cilium's Kafka parser prints them.
-fn kafka_api_key_name(key: i32) -> String {
+fn kafka_api_key_name(key: i32, text: &mut TextBuilder) -> Text {
     const NAMES: &[&str] = &[
         "produce",
         "fetch",
@@ -419,10 +421,10 @@ fn kafka_api_key_name(key: i32) -> String {
         "createtopics",
         "deletetopics",
     ];
-    usize::try_from(key)
-        .ok()
-        .and_then(|i| NAMES.get(i))
-        .map_or_else(|| key.to_string(), |n| (*n).to_string())
+    match usize::try_from(key).ok().and_then(|i| NAMES.get(i)) {
+        Some(name) => Text::Static(name),
+        None => text.push(&key.to_string()),
+    }
 }
 
 #[allow(deprecated)]
@@ -506,7 +508,9 @@ pub mod build {
 mod tests {
     use super::build::http_entry;
     use super::*;
+    use flowscope_proto::flow::{layer4, layer7};
     use flowscope_proto::json;
+    use flowscope_proto::types::BoolValue;
 
     const T0: u64 = 1_692_805_406_000_000_000; // 2023-08-23T15:43:26Z
 
@@ -777,9 +781,8 @@ mod tests {
     #[test]
     fn traceparent_validation() {
         assert_eq!(
-            trace_id_from_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
-                .as_deref(),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+            trace_id_from_traceparent("00-4bf92f3577b34da6A3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            Some(*b"4bf92f3577b34da6a3ce929d0e0e4736")
         );
         assert_eq!(
             trace_id_from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),

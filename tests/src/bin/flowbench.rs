@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use flowscope_proto::flow::{Flow, FlowFilter, HttpHeader, Verdict};
 use flowscope_proto::observer::GetFlowsResponse;
 use flowscope_proto::observer::get_flows_response::ResponseTypes;
-use flowscope_proto::types::Timestamp;
+use flowscope_server::flow::{Event as FlowEvent, FlowRecord, Time};
 use flowscope_server::identity::ClusterState;
 use flowscope_server::parser::l7::{L7Parser, RedactOptions};
 use flowscope_server::parser::l34::L34Parser;
@@ -101,11 +101,8 @@ fn time_median(budget: Duration, mut f: impl FnMut()) -> f64 {
     median(v)
 }
 
-fn t0() -> Timestamp {
-    Timestamp {
-        seconds: (workload::T0_NS / 1_000_000_000) as i64,
-        nanos: 0,
-    }
+fn t0() -> Time {
+    Time::from_unix_nanos(workload::T0_NS)
 }
 
 fn state() -> ClusterState {
@@ -124,21 +121,25 @@ impl Decoder {
             l7: L7Parser::new(RedactOptions::default()),
         }
     }
-    fn decode(&mut self, e: &Event, state: &ClusterState) -> Flow {
+    fn decode(&mut self, e: &Event, state: &ClusterState) -> FlowRecord {
         match e.kind {
-            Kind::L7 => self.l7.parse_bytes(&e.bytes, state).expect("l7 decode"),
+            Kind::L7 => self.l7.decode(&e.bytes, state).expect("l7 decode"),
             _ => self.l34.decode(&e.bytes, t0(), state).expect("l34 decode"),
         }
     }
 }
 
-fn flows(mix: Mix, n: usize) -> Vec<Flow> {
+fn records(mix: Mix, n: usize) -> Vec<FlowRecord> {
     let st = state();
     let mut d = Decoder::new();
     workload::events(mix, n, SEED)
         .iter()
         .map(|e| d.decode(e, &st))
         .collect()
+}
+
+fn flows(mix: Mix, n: usize) -> Vec<Flow> {
+    records(mix, n).iter().map(FlowRecord::to_proto).collect()
 }
 
 fn response(f: Flow) -> GetFlowsResponse {
@@ -289,15 +290,15 @@ fn bench_profile() -> Vec<Value> {
 // 2. Ring: write, and 1 / 4 concurrent followers.
 
 fn bench_ring() -> Vec<Value> {
-    let resp: Vec<Arc<GetFlowsResponse>> = flows(Mix::Mix, 1024)
+    let resp: Vec<Arc<FlowEvent>> = records(Mix::Mix, 1024)
         .into_iter()
-        .map(|f| Arc::new(response(f)))
+        .map(|f| Arc::new(FlowEvent::Flow(f)))
         .collect();
     let mut rows = Vec::new();
     const N: u64 = 2_000_000;
     const CAP: u64 = (1 << 20) - 1;
     // Write only.
-    let (ring, mut w) = Ring::<GetFlowsResponse>::new(CAP).unwrap();
+    let (ring, mut w) = Ring::<FlowEvent>::new(CAP).unwrap();
     let secs = time_median(Duration::from_secs(10), || {
         for i in 0..N {
             w.write(resp[(i & 1023) as usize].clone());
@@ -315,7 +316,7 @@ fn bench_ring() -> Vec<Value> {
         let mut v = Vec::new();
         let mut lost_total = 0;
         for _ in 0..3 {
-            let (ring, mut w) = Ring::<GetFlowsResponse>::new(CAP).unwrap();
+            let (ring, mut w) = Ring::<FlowEvent>::new(CAP).unwrap();
             let go = Arc::new(AtomicBool::new(false));
             let handles: Vec<_> = (0..readers)
                 .map(|_| {
@@ -377,7 +378,8 @@ fn bench_ring() -> Vec<Value> {
 fn bench_filter() -> Vec<Value> {
     use flowscope_filter::FlowFilters;
     const N: usize = 100_000;
-    let fl = flows(Mix::Mix, N);
+    let recs = records(Mix::Mix, N);
+    let fl: Vec<Flow> = recs.iter().map(FlowRecord::to_proto).collect();
     // A request id present in the stream (the first L7 flow's).
     let rid = fl
         .iter()
@@ -457,7 +459,21 @@ fn bench_filter() -> Vec<Value> {
             name,
             secs * 1e9 / N as f64,
             "ns/flow",
-            &format!("mix, {matched} of {N} match"),
+            &format!("mix, proto Flow (flowctl --input-file, flowtop), {matched} of {N} match"),
+        ));
+        let rmatched = recs.iter().filter(|x| filters.matches_flow(*x)).count();
+        assert_eq!(rmatched, matched, "{name}: record and proto filters agree");
+        let secs = time_median(Duration::from_secs(5), || {
+            for x in &recs {
+                std::hint::black_box(filters.matches_flow(std::hint::black_box(x)));
+            }
+        });
+        rows.push(row(
+            "filter",
+            &format!("{name}, flowd record"),
+            secs * 1e9 / N as f64,
+            "ns/flow",
+            &format!("mix, FlowRecord (flowd), {rmatched} of {N} match"),
         ));
     }
     rows
@@ -529,7 +545,7 @@ fn bench_metrics() -> Vec<Value> {
     use flowscope_server::observer::FlowProcessor;
     use flowscope_server::stats::Stats;
     const N: usize = 100_000;
-    let fl = flows(Mix::Mix, N);
+    let fl = records(Mix::Mix, N);
     let mut registry = prometheus_client::registry::Registry::default();
     let stats = Arc::new(Stats::new(&mut registry));
     let spec = MetricsSpec::parse(METRICS_SPEC).expect("spec");
@@ -566,7 +582,7 @@ fn bench_memory() -> Vec<Value> {
     let mut g = workload::Generator::new(Mix::Mix, SEED);
     let rss0 = rss_bytes();
     let live0 = LIVE.load(Ordering::Relaxed);
-    let (ring, mut w) = Ring::<GetFlowsResponse>::new(CAP).unwrap();
+    let (ring, mut w) = Ring::<FlowEvent>::new(CAP).unwrap();
     let rss_empty = rss_bytes();
     let mut chunk = Vec::with_capacity(4200);
     let mut written = 0u64;
@@ -581,7 +597,7 @@ fn bench_memory() -> Vec<Value> {
             if written == CAP {
                 break;
             }
-            w.write(Arc::new(response(d.decode(e, &st))));
+            w.write(Arc::new(FlowEvent::Flow(d.decode(e, &st))));
             written += 1;
         }
         let _ = before;
@@ -980,7 +996,7 @@ fn bench_input() -> Vec<Value> {
         let events = workload::events(Mix::Mix, CHUNK, SEED);
         for _ in 0..LINES / CHUNK {
             for e in &events {
-                let resp = response(d.decode(e, &st));
+                let resp = d.decode(e, &st).to_response();
                 flowscope_proto::json::write_line(&mut w, &resp).unwrap();
             }
         }

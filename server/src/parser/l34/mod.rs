@@ -26,20 +26,18 @@ pub mod summary;
 
 use std::net::IpAddr;
 
-use flowscope_proto::flow::{
-    CiliumEventType, Emitter, Endpoint, Ethernet, FileInfo, Flow, FlowType, IcmPv4, IcmPv6, Igmp,
-    Ip, IpTraceId, IpVersion, Layer4, NetworkInterface, Sctp, Tcp, TcpFlags, TrafficDirection,
-    Tunnel, Udp, Verdict, Vrrp, layer4, tunnel,
-};
+use flowscope_proto::flow::{Flow, FlowType, TrafficDirection, Verdict};
 use flowscope_proto::names;
-use flowscope_proto::types::{BoolValue, Timestamp};
+use flowscope_proto::types::Timestamp;
 
 use crate::enrich;
+use crate::flow::uuid::UuidGen;
+use crate::flow::{FlowRecord, IpInfo, Peer, SockInfo, SummaryKind, Time, ip_version};
 use crate::identity::ClusterState;
 use layout::{
     DebugCapture, DropNotify, PacketFlags, PolicyVerdictNotify, TraceNotify, TraceSockNotify,
 };
-use packet::{IpLayer, L4, Packet, TunnelProtocol, tcp_flags};
+use packet::{L4, Packet};
 
 /// Why a monitor record did not become a flow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,12 +87,9 @@ impl L34Error {
     }
 }
 
-/// Converts monitor records to flows. Holds only the emitter and the UUID generator.
+/// Converts monitor records to flow records. Holds only the UUID generator and options.
 pub struct L34Parser {
-    emitter: Emitter,
-    /// SplitMix64 state for event UUIDs, seeded from the OS once: a UUID per event from the
-    /// OS would cost a syscall per flow.
-    uuid_state: u64,
+    uuids: UuidGen,
     ip_trace_option_type: u32,
 }
 
@@ -220,23 +215,19 @@ impl Notify {
         }
     }
 
-    fn interface(&self) -> Option<NetworkInterface> {
-        let index = match self {
+    /// The interface index (0: none).
+    fn ifindex(&self) -> u32 {
+        match self {
             Notify::Trace(n) => n.ifindex,
             Notify::Capture(n) => n.ifindex(),
             _ => 0,
-        };
-        // Interface names need a link table, which flowd does not have.
-        (index != 0).then(|| NetworkInterface {
-            index,
-            name: String::new(),
-        })
+        }
     }
 
-    fn proxy_port(&self) -> u32 {
+    fn proxy_port(&self) -> u16 {
         match self {
-            Notify::Trace(n) if n.hdr.sub_type == layout::TRACE_TO_PROXY => u32::from(n.dst_id),
-            Notify::Capture(n) => n.proxy_port(),
+            Notify::Trace(n) if n.hdr.sub_type == layout::TRACE_TO_PROXY => n.dst_id,
+            Notify::Capture(n) => u16::try_from(n.proxy_port()).unwrap_or(u16::MAX),
             _ => 0,
         }
     }
@@ -252,95 +243,28 @@ impl Notify {
 
 /// `decodeTraceReason`: datapath 5 (unknown) is proto 0, values below it shift up by one to
 /// make room for it, values above map 1:1.
-fn proto_trace_reason(tn: &TraceNotify) -> i32 {
+fn proto_trace_reason(tn: &TraceNotify) -> u8 {
     let r = tn.trace_reason();
     match r.cmp(&layout::TRACE_REASON_UNKNOWN) {
         std::cmp::Ordering::Equal => 0,
-        std::cmp::Ordering::Less => i32::from(r) + 1,
-        std::cmp::Ordering::Greater => i32::from(r),
-    }
-}
-
-fn proto_ip(l: &IpLayer) -> Ip {
-    Ip {
-        source: addr::ip(l.src),
-        destination: addr::ip(l.dst),
-        ip_version: if l.src.is_ipv6() {
-            IpVersion::IPv6
-        } else {
-            IpVersion::IPv4
-        } as i32,
-        ..Default::default()
-    }
-}
-
-fn proto_l4(l4: &L4) -> Layer4 {
-    let protocol = match *l4 {
-        L4::Tcp { src, dst, flags } => layer4::Protocol::Tcp(Tcp {
-            source_port: u32::from(src),
-            destination_port: u32::from(dst),
-            flags: Some(TcpFlags {
-                fin: flags & tcp_flags::FIN != 0,
-                syn: flags & tcp_flags::SYN != 0,
-                rst: flags & tcp_flags::RST != 0,
-                psh: flags & tcp_flags::PSH != 0,
-                ack: flags & tcp_flags::ACK != 0,
-                urg: flags & tcp_flags::URG != 0,
-                ece: flags & tcp_flags::ECE != 0,
-                cwr: flags & tcp_flags::CWR != 0,
-                ns: flags & tcp_flags::NS != 0,
-            }),
-        }),
-        L4::Udp { src, dst } => layer4::Protocol::Udp(Udp {
-            source_port: u32::from(src),
-            destination_port: u32::from(dst),
-        }),
-        L4::Sctp { src, dst } => layer4::Protocol::Sctp(Sctp {
-            source_port: u32::from(src),
-            destination_port: u32::from(dst),
-        }),
-        L4::Icmpv4 { typ, code } => layer4::Protocol::IcmPv4(IcmPv4 {
-            r#type: u32::from(typ),
-            code: u32::from(code),
-        }),
-        L4::Icmpv6 { typ, code } => layer4::Protocol::IcmPv6(IcmPv6 {
-            r#type: u32::from(typ),
-            code: u32::from(code),
-        }),
-        L4::Vrrp {
-            typ,
-            vrid,
-            priority,
-        } => layer4::Protocol::Vrrp(Vrrp {
-            r#type: u32::from(typ),
-            vrid: u32::from(vrid),
-            priority: u32::from(priority),
-        }),
-        L4::Igmp { typ, group } => layer4::Protocol::Igmp(Igmp {
-            r#type: u32::from(typ),
-            group_address: addr::ip(IpAddr::V4(group)),
-        }),
-    };
-    Layer4 {
-        protocol: Some(protocol),
+        std::cmp::Ordering::Less => r + 1,
+        std::cmp::Ordering::Greater => r,
     }
 }
 
 /// Hubble's endpoint resolution: a record without an IP and without an identity resolves to
 /// an empty endpoint (identity 0), not to `world`.
-fn endpoint(state: &ClusterState, ip: Option<IpAddr>, identity: u32) -> Endpoint {
+fn endpoint(state: &ClusterState, ip: Option<IpAddr>, identity: u32) -> Peer {
     if ip.is_none() && identity == 0 {
-        return Endpoint::default();
+        return Peer::empty();
     }
     enrich::endpoint(state, ip, identity)
 }
 
 impl L34Parser {
     pub fn new() -> Self {
-        let seed = uuid::Uuid::new_v4().as_u64_pair();
         L34Parser {
-            emitter: crate::emitter(),
-            uuid_state: seed.0 ^ seed.1.rotate_left(32),
+            uuids: UuidGen::new(),
             ip_trace_option_type: 0,
         }
     }
@@ -352,14 +276,25 @@ impl L34Parser {
         self
     }
 
-    /// Decodes one monitor record (starting with the message-type byte). `time` is the
-    /// arrival time.
-    pub fn decode(
+    /// Decodes one monitor record and converts it to the proto `Flow` (tests, tools).
+    pub fn decode_flow(
         &mut self,
         record: &[u8],
         time: Timestamp,
         state: &ClusterState,
     ) -> Result<Flow, L34Error> {
+        self.decode(record, time.into(), state)
+            .map(|r| r.to_proto())
+    }
+
+    /// Decodes one monitor record (starting with the message-type byte). `time` is the
+    /// arrival time.
+    pub fn decode(
+        &mut self,
+        record: &[u8],
+        time: Time,
+        state: &ClusterState,
+    ) -> Result<FlowRecord, L34Error> {
         let Some(&msg_type) = record.first() else {
             return Err(L34Error::Truncated {
                 layer: "monitor message",
@@ -399,11 +334,17 @@ impl L34Parser {
         &mut self,
         notify: &Notify,
         packet: &Packet,
-        time: Timestamp,
+        time: Time,
         state: &ClusterState,
-    ) -> Flow {
+    ) -> FlowRecord {
         let layers = &packet.layers;
-        let mut ip = layers.ip.as_ref().map(proto_ip);
+        let mut ip = layers.ip.map(|l| IpInfo {
+            source: Some(l.src),
+            destination: Some(l.dst),
+            source_xlated: None,
+            version: ip_version(l.src),
+            encrypted: false,
+        });
         let mut src_ip = layers.ip.map(|l| l.src);
         let dst_ip = layers.ip.map(|l| l.dst);
         if let (Notify::Trace(tn), Some(ip)) = (notify, ip.as_mut()) {
@@ -411,9 +352,8 @@ impl L34Parser {
             // some traces carry the header's own address there, which changes nothing.
             if let Some(orig) = tn.original_ip() {
                 src_ip = Some(orig);
-                let orig = addr::ip(orig);
-                if ip.source != orig {
-                    ip.source_xlated = std::mem::replace(&mut ip.source, orig);
+                if ip.source != Some(orig) {
+                    ip.source_xlated = ip.source.replace(orig);
                 }
             }
             ip.encrypted = tn.is_encrypted();
@@ -422,84 +362,65 @@ impl L34Parser {
         let (src_id, dst_id) = notify.identities();
         let source = endpoint(state, src_ip, src_id);
         let destination = endpoint(state, dst_ip, dst_id);
-        let traffic_direction = notify.traffic_direction(source.id);
-        let is_reply = notify.is_reply();
+        let src_ep_id = match &source.info {
+            crate::flow::PeerInfo::Pod(ep) => ep.endpoint_id.unwrap_or(0),
+            _ => 0,
+        };
         let drop_reason = notify.drop_reason();
         let (msg_type, sub_type) = notify.event_type();
-        let ip_trace_id = notify.ip_trace_id();
 
-        let mut flow = Flow {
-            time: Some(time),
-            uuid: self.next_uuid(),
-            emitter: Some(self.emitter.clone()),
-            verdict: notify.verdict() as i32,
-            drop_reason,
-            ethernet: layers.ethernet.map(|e| Ethernet {
-                source: addr::mac(e.src),
-                destination: addr::mac(e.dst),
-            }),
-            ip,
-            l4: layers.l4.as_ref().map(proto_l4),
-            tunnel: packet.tunnel.as_ref().map(|t| Tunnel {
-                protocol: match t.protocol {
-                    TunnelProtocol::Vxlan => tunnel::Protocol::Vxlan,
-                    TunnelProtocol::Geneve => tunnel::Protocol::Geneve,
-                } as i32,
-                ip: t.ip.as_ref().map(proto_ip),
-                l4: t.l4.as_ref().map(proto_l4),
-                vni: t.vni,
-            }),
-            source: Some(source),
-            destination: Some(destination),
-            r#type: FlowType::L3L4 as i32,
-            node_name: state.node_name().to_string(),
-            reply: is_reply.unwrap_or(false),
-            event_type: Some(CiliumEventType {
-                r#type: i32::from(msg_type),
-                sub_type: i32::from(sub_type),
-            }),
-            traffic_direction: traffic_direction as i32,
-            ip_trace_id: (ip_trace_id != 0).then_some(IpTraceId {
-                trace_id: ip_trace_id,
-                ip_option_type: self.ip_trace_option_type,
-            }),
-            drop_reason_desc: drop_reason as i32,
-            is_reply: is_reply.map(|value| BoolValue { value }),
-            interface: notify.interface(),
-            proxy_port: notify.proxy_port(),
-            summary: summary::summary(layers),
-            ..Default::default()
-        };
+        let mut r = FlowRecord::new(
+            time,
+            self.uuids.next_uuid(),
+            state.node_name_shared().clone(),
+            FlowType::L3L4 as u8,
+        );
+        r.traffic_direction = notify.traffic_direction(src_ep_id) as u8;
+        r.source = source;
+        r.destination = destination;
+        r.verdict = notify.verdict() as u8;
+        r.drop_reason = drop_reason;
+        r.ethernet = layers.ethernet;
+        r.ip = ip;
+        r.l4 = layers.l4;
+        r.tcp_flags_set = true;
+        r.tunnel = packet.tunnel.map(Box::new);
+        r.summary = SummaryKind::Packet(layers.last);
+        r.is_reply = notify.is_reply();
+        r.event_type = (msg_type, sub_type);
+        r.ip_trace_id = notify.ip_trace_id();
+        r.ip_trace_option = self.ip_trace_option_type;
+        r.ifindex = notify.ifindex();
+        r.proxy_port = notify.proxy_port();
         match notify {
             Notify::Trace(tn) => {
-                flow.trace_observation_point = names::proto_obs_point(tn.hdr.sub_type);
-                flow.trace_reason = proto_trace_reason(tn);
+                r.trace_observation_point =
+                    u8::try_from(names::proto_obs_point(tn.hdr.sub_type)).unwrap_or(0);
+                r.trace_reason = proto_trace_reason(tn);
             }
-            Notify::Drop(dn) => {
-                flow.file = Some(FileInfo {
-                    name: names::bpf_file_name(dn.file).into_owned(),
-                    line: u32::from(dn.line),
-                });
-            }
+            Notify::Drop(dn) => r.file = Some((dn.file, dn.line)),
             Notify::Policy(pvn) => {
-                flow.auth_type = i32::from(pvn.auth_type);
-                flow.policy_match_type = pvn.match_type();
+                r.auth_type = pvn.auth_type;
+                r.policy_match_type = u8::try_from(pvn.match_type()).unwrap_or(u8::MAX);
             }
-            Notify::Capture(dbg) => {
-                flow.debug_capture_point = i32::from(dbg.sub_type);
-            }
+            Notify::Capture(dbg) => r.debug_capture_point = dbg.sub_type,
         }
-        flow
+        r
     }
 
     /// Hubble's `sock` parser. The source is the socket's pod, found by cgroup id; the cluster
     /// state has no cgroup ids, so the source stays empty (Hubble skips such events by
     /// default, `skipUnknownCGroupIDs`).
-    fn sock_flow(&mut self, sock: &TraceSockNotify, time: Timestamp, state: &ClusterState) -> Flow {
+    fn sock_flow(
+        &mut self,
+        sock: &TraceSockNotify,
+        time: Time,
+        state: &ClusterState,
+    ) -> FlowRecord {
         let dst_ip = sock.dst_ip();
-        let mut src = (String::new(), 0u16, endpoint(state, None, 0));
+        let mut src = (None, 0u16, endpoint(state, None, 0));
         let mut dst = (
-            addr::ip(dst_ip),
+            Some(dst_ip),
             sock.dst_port,
             endpoint(state, Some(dst_ip), 0),
         );
@@ -517,76 +438,43 @@ impl L34Parser {
             }
             _ => Verdict::Unknown,
         };
-        let (l4, summary) = match sock.l4_proto {
-            layout::SOCK_L4_TCP => (
-                Some(layer4::Protocol::Tcp(Tcp {
-                    source_port: u32::from(src.1),
-                    destination_port: u32::from(dst.1),
-                    flags: None,
-                })),
-                "TCP",
-            ),
-            layout::SOCK_L4_UDP => (
-                Some(layer4::Protocol::Udp(Udp {
-                    source_port: u32::from(src.1),
-                    destination_port: u32::from(dst.1),
-                })),
-                "UDP",
-            ),
-            _ => (None, "Unknown"),
+        let l4 = match sock.l4_proto {
+            layout::SOCK_L4_TCP => Some(L4::Tcp {
+                src: src.1,
+                dst: dst.1,
+                flags: 0,
+            }),
+            layout::SOCK_L4_UDP => Some(L4::Udp {
+                src: src.1,
+                dst: dst.1,
+            }),
+            _ => None,
         };
-        Flow {
-            time: Some(time),
-            uuid: self.next_uuid(),
-            emitter: Some(self.emitter.clone()),
-            verdict: verdict as i32,
-            ip: Some(Ip {
-                source: src.0,
-                destination: dst.0,
-                ip_version: if sock.is_ipv6() {
-                    IpVersion::IPv6
-                } else {
-                    IpVersion::IPv4
-                } as i32,
-                ..Default::default()
-            }),
-            l4: l4.map(|protocol| Layer4 {
-                protocol: Some(protocol),
-            }),
-            source: Some(src.2),
-            destination: Some(dst.2),
-            r#type: FlowType::Sock as i32,
-            node_name: state.node_name().to_string(),
-            event_type: Some(CiliumEventType {
-                r#type: i32::from(layout::MSG_TRACE_SOCK),
-                sub_type: i32::from(sock.xlate_point),
-            }),
-            sock_xlate_point: i32::from(sock.xlate_point),
-            socket_cookie: sock.sock_cookie,
+        let mut r = FlowRecord::new(
+            time,
+            self.uuids.next_uuid(),
+            state.node_name_shared().clone(),
+            FlowType::Sock as u8,
+        );
+        r.verdict = verdict as u8;
+        r.ip = Some(IpInfo {
+            source: src.0,
+            destination: dst.0,
+            source_xlated: None,
+            version: if sock.is_ipv6() { 2 } else { 1 },
+            encrypted: false,
+        });
+        r.l4 = l4;
+        r.source = src.2;
+        r.destination = dst.2;
+        r.event_type = (layout::MSG_TRACE_SOCK, sock.xlate_point);
+        r.sock = Some(Box::new(SockInfo {
+            xlate_point: sock.xlate_point,
+            cookie: sock.sock_cookie,
             cgroup_id: sock.cgroup_id,
-            summary: summary.to_string(),
-            ..Default::default()
-        }
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.uuid_state = self.uuid_state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.uuid_state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// A random (version 4) UUID, as Hubble gives each monitor event.
-    fn next_uuid(&mut self) -> String {
-        let hi = self.next_u64().to_le_bytes();
-        let lo = self.next_u64().to_le_bytes();
-        let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&hi);
-        bytes[8..].copy_from_slice(&lo);
-        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
-        let mut buf = uuid::Uuid::encode_buffer();
-        id.hyphenated().encode_lower(&mut buf).to_string()
+        }));
+        r.summary = SummaryKind::Sock;
+        r
     }
 }
 

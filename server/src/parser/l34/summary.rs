@@ -20,11 +20,16 @@ const TCP_FLAG_NAMES: [(u16, &str); 9] = [
 
 /// The Summary of a decoded packet; empty when no layer decoded.
 pub fn summary(layers: &Layers) -> String {
-    let Some(last) = layers.last else {
+    packet_summary(layers.last, layers.l4)
+}
+
+/// The Summary of a packet whose last decoded layer is `last`.
+pub fn packet_summary(last: Option<Kind>, l4: Option<L4>) -> String {
+    let Some(last) = last else {
         return String::new();
     };
     let mut s = String::with_capacity(40);
-    match (last, layers.l4) {
+    match (last, l4) {
         (Kind::Tcp, Some(L4::Tcp { flags, .. })) => {
             s.push_str("TCP Flags: ");
             let mut first = true;

@@ -3,10 +3,11 @@
 use std::net::{IpAddr, Ipv6Addr};
 
 use flowscope_proto::flow::{
-    DebugCapturePoint, DropReason, Flow, FlowType, IpVersion, SocketTranslationPoint,
-    TraceObservationPoint, TraceReason, TrafficDirection, Verdict, layer4, tunnel,
+    DebugCapturePoint, DropReason, Endpoint, FileInfo, Flow, FlowType, IpTraceId, IpVersion,
+    NetworkInterface, SocketTranslationPoint, TcpFlags, TraceObservationPoint, TraceReason,
+    TrafficDirection, Verdict, layer4, tunnel,
 };
-use flowscope_proto::types::Timestamp;
+use flowscope_proto::types::{BoolValue, Timestamp};
 
 use super::build::{
     CaptureRecord, DropRecord, Ip4, Ip6, L4Spec, PolicyVerdictRecord, TraceRecord, TraceSockRecord,
@@ -58,7 +59,7 @@ fn t0() -> Timestamp {
 
 fn decode(rec: &[u8]) -> Flow {
     L34Parser::new()
-        .decode(rec, t0(), &state())
+        .decode_flow(rec, t0(), &state())
         .expect("decodes")
 }
 
@@ -319,7 +320,7 @@ fn trace_v2_snat_orig_ip_ip_trace_id_and_encryption() {
     );
     assert_eq!(f.summary, "UDP");
     let p = L34Parser::new().with_ip_trace_option_type(136);
-    let f = { p }.decode(&rec, t0(), &state()).expect("decodes");
+    let f = { p }.decode_flow(&rec, t0(), &state()).expect("decodes");
     assert_eq!(f.ip_trace_id.map(|t| t.ip_option_type), Some(136));
 }
 
@@ -809,7 +810,7 @@ fn trace_sock_forward_and_reverse() {
 fn errors_for_bad_headers() {
     let mut p = L34Parser::new();
     let st = state();
-    let mut d = |rec: &[u8]| p.decode(rec, t0(), &st);
+    let mut d = |rec: &[u8]| p.decode_flow(rec, t0(), &st);
     assert!(matches!(d(&[]), Err(L34Error::Truncated { need: 1, .. })));
     assert_eq!(d(&[2, 0, 0]).err(), Some(L34Error::NotAFlow(2)));
     assert_eq!(d(&[130]).err(), Some(L34Error::NotAFlow(130)));
@@ -951,7 +952,7 @@ fn every_prefix_of_valid_records_and_random_bytes_never_panic() {
     ];
     for rec in &records {
         for n in 0..=rec.len() {
-            let _ = p.decode(&rec[..n], t0(), &st);
+            let _ = p.decode_flow(&rec[..n], t0(), &st);
         }
     }
     let mut x: u64 = 0x2545_f491_4f6c_dd1d;
@@ -967,15 +968,16 @@ fn every_prefix_of_valid_records_and_random_bytes_never_panic() {
         buf[0] = [1, 3, 4, 5, 7][(i % 5) as usize];
         buf[14] = (i % 4) as u8;
         let n = (x >> 16) as usize % buf.len();
-        let _ = p.decode(&buf[..n], t0(), &st);
+        let _ = p.decode_flow(&buf[..n], t0(), &st);
     }
 }
 
 #[test]
 fn uuids_are_distinct_v4() {
     let mut p = L34Parser::new();
-    let a = p.next_uuid();
-    let b = p.next_uuid();
+    let rec = TraceRecord::default().record(&[]);
+    let a = p.decode_flow(&rec, t0(), &state()).expect("a").uuid;
+    let b = p.decode_flow(&rec, t0(), &state()).expect("b").uuid;
     assert_ne!(a, b);
     let parsed = uuid::Uuid::parse_str(&a).expect("uuid");
     assert_eq!(parsed.get_version_num(), 4);

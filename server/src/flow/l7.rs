@@ -1,0 +1,263 @@
+//! The L7 part of a flow: one allocation for the record, one for all of its strings.
+//!
+//! Strings live in one buffer (`text`) and are referred to by [`Text`] spans; header names
+//! and methods that almost every request carries are interned as `&'static str` instead.
+
+use flowscope_filter::Pairs;
+
+/// A string of an L7 record: interned, or a span of the record's text buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Text {
+    Static(&'static str),
+    Span { start: u32, len: u32 },
+}
+
+impl Text {
+    pub const EMPTY: Text = Text::Static("");
+}
+
+/// One HTTP header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    pub key: Text,
+    pub value: Text,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpData {
+    pub code: u32,
+    pub method: Text,
+    pub url: Text,
+    pub protocol: &'static str,
+    /// Sorted by key.
+    pub headers: Box<[Header]>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KafkaData {
+    pub error_code: i32,
+    pub api_version: i32,
+    pub api_key: Text,
+    pub correlation_id: i32,
+    pub topic: Text,
+}
+
+/// Which L7 record the flow carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum L7Data {
+    /// No record; the summary is given (generic L7 parsers).
+    None {
+        summary: Text,
+    },
+    Http(HttpData),
+    Kafka(KafkaData),
+}
+
+/// `Flow.l7` plus the trace context, which only L7 flows carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct L7Record {
+    /// `L7FlowType`.
+    pub l7_type: u8,
+    pub latency_ns: u64,
+    /// `trace_context.parent.trace_id`, if any.
+    pub trace_id: Option<Text>,
+    pub data: L7Data,
+    pub text: Box<str>,
+}
+
+impl L7Record {
+    /// The string `t` stands for.
+    pub fn str(&self, t: Text) -> &str {
+        match t {
+            Text::Static(s) => s,
+            Text::Span { start, len } => {
+                let (start, len) = (start as usize, len as usize);
+                self.text.get(start..start + len).unwrap_or("")
+            }
+        }
+    }
+
+    pub fn http(&self) -> Option<&HttpData> {
+        match &self.data {
+            L7Data::Http(h) => Some(h),
+            _ => None,
+        }
+    }
+}
+
+/// The HTTP headers as `(key, value)` pairs.
+impl Pairs for L7Record {
+    fn pair_count(&self) -> usize {
+        self.http().map_or(0, |h| h.headers.len())
+    }
+
+    fn pair(&self, i: usize) -> (&str, &str) {
+        match self.http().and_then(|h| h.headers.get(i)) {
+            Some(h) => (self.str(h.key), self.str(h.value)),
+            None => ("", ""),
+        }
+    }
+}
+
+/// `L7FlowType::Response`.
+pub const L7_RESPONSE: u8 = 2;
+
+/// The flow's `Summary`, as Cilium's access-log conversion writes it.
+pub fn summary(rec: &L7Record) -> String {
+    let response = rec.l7_type == L7_RESPONSE;
+    match &rec.data {
+        L7Data::None { summary } => rec.str(*summary).to_string(),
+        L7Data::Http(h) if response => format!(
+            "{} {} {}ms ({} {})",
+            h.protocol,
+            h.code,
+            rec.latency_ns / 1_000_000,
+            rec.str(h.method),
+            rec.str(h.url)
+        ),
+        L7Data::Http(h) => format!("{} {} {}", h.protocol, rec.str(h.method), rec.str(h.url)),
+        L7Data::Kafka(k) if response => format!(
+            "Kafka response {} correlation id {} topic '{}' return code {}",
+            rec.str(k.api_key),
+            k.correlation_id,
+            rec.str(k.topic),
+            k.error_code
+        ),
+        L7Data::Kafka(k) => format!(
+            "Kafka request {} correlation id {} topic '{}'",
+            rec.str(k.api_key),
+            k.correlation_id,
+            rec.str(k.topic)
+        ),
+    }
+}
+
+/// Builds the text buffer of an L7 record.
+#[derive(Debug, Default)]
+pub struct TextBuilder {
+    buf: String,
+}
+
+impl TextBuilder {
+    pub fn with_capacity(n: usize) -> Self {
+        TextBuilder {
+            buf: String::with_capacity(n),
+        }
+    }
+
+    /// Appends `s` and returns its span.
+    pub fn push(&mut self, s: &str) -> Text {
+        if s.is_empty() {
+            return Text::EMPTY;
+        }
+        let start = self.buf.len();
+        self.buf.push_str(s);
+        self.span_from(start)
+    }
+
+    /// The span from `start` to the current end (for text written with [`Self::buf`]).
+    pub fn span_from(&self, start: usize) -> Text {
+        let len = self.buf.len().saturating_sub(start);
+        match (u32::try_from(start), u32::try_from(len)) {
+            (Ok(start), Ok(len)) => Text::Span { start, len },
+            _ => Text::EMPTY,
+        }
+    }
+
+    /// The buffer, to write text in place.
+    pub fn buf(&mut self) -> &mut String {
+        &mut self.buf
+    }
+
+    pub fn finish(self) -> Box<str> {
+        self.buf.into_boxed_str()
+    }
+}
+
+/// Interned names: header names and methods most requests carry.
+pub fn intern(s: &str) -> Option<&'static str> {
+    const COMMON: &[&str] = &[
+        "GET",
+        "POST",
+        "PUT",
+        "DELETE",
+        "HEAD",
+        "OPTIONS",
+        "PATCH",
+        "CONNECT",
+        "TRACE",
+        ":authority",
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "authorization",
+        "cache-control",
+        "content-length",
+        "content-type",
+        "cookie",
+        "date",
+        "host",
+        "server",
+        "traceparent",
+        "tracestate",
+        "user-agent",
+        "x-b3-sampled",
+        "x-b3-spanid",
+        "x-b3-traceid",
+        "x-envoy-upstream-service-time",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-request-id",
+        "Accept",
+        "Accept-Encoding",
+        "Authorization",
+        "Content-Length",
+        "Content-Type",
+        "Cookie",
+        "Date",
+        "Host",
+        "Server",
+        "Traceparent",
+        "User-Agent",
+        "X-Forwarded-For",
+        "X-Forwarded-Proto",
+        "X-Request-Id",
+    ];
+    COMMON.iter().find(|c| **c == s).copied()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_and_interned_names() {
+        let mut b = TextBuilder::default();
+        let a = b.push("/api/v1");
+        let e = b.push("");
+        let c = b.push("abc");
+        let rec = L7Record {
+            l7_type: 1,
+            latency_ns: 0,
+            trace_id: None,
+            data: L7Data::Http(HttpData {
+                code: 200,
+                method: Text::Static(intern("GET").expect("interned")),
+                url: a,
+                protocol: "HTTP/1.1",
+                headers: vec![Header {
+                    key: Text::Static("x-request-id"),
+                    value: c,
+                }]
+                .into_boxed_slice(),
+            }),
+            text: b.finish(),
+        };
+        assert_eq!(rec.str(a), "/api/v1");
+        assert_eq!(rec.str(e), "");
+        assert_eq!(rec.str(c), "abc");
+        assert_eq!(rec.pair_count(), 1);
+        assert_eq!(rec.pair(0), ("x-request-id", "abc"));
+        assert_eq!(intern("x-unknown"), None);
+    }
+}
