@@ -35,6 +35,24 @@ pub enum IpRef<'a> {
     Addr(IpAddr),
 }
 
+impl IpRef<'_> {
+    /// The address as text (Go's `netip.Addr.String()`, which Rust's `Display` matches),
+    /// written into `buf` when it is not stored as text.
+    pub fn text<'b>(&'b self, buf: &'b mut [u8; 48]) -> &'b str {
+        match self {
+            IpRef::None => "",
+            IpRef::Text(s) => s,
+            IpRef::Addr(a) => {
+                use std::io::Write as _;
+                let mut cur = std::io::Cursor::new(&mut buf[..]);
+                let _ = write!(cur, "{a}");
+                let n = usize::try_from(cur.position()).unwrap_or(0);
+                std::str::from_utf8(&buf[..n]).unwrap_or("")
+            }
+        }
+    }
+}
+
 /// A list of `(key, value)` string pairs: workloads `(name, kind)` or HTTP headers.
 pub trait Pairs {
     fn pair_count(&self) -> usize;
@@ -220,6 +238,8 @@ pub trait FlowView {
     /// `source_names` / `destination_names`.
     fn names(&self, side: Side) -> &[String];
     fn ip(&self, field: IpField) -> IpRef<'_>;
+    /// Whether the flow has an IP part.
+    fn has_ip(&self) -> bool;
     /// `IP.ipVersion`; 0 (IP_NOT_USED) without an IP layer.
     fn ip_version(&self) -> i32;
     fn encrypted(&self) -> bool;
@@ -313,6 +333,9 @@ impl FlowView for Flow {
         } else {
             IpRef::Text(s)
         }
+    }
+    fn has_ip(&self) -> bool {
+        self.ip.is_some()
     }
     fn ip_version(&self) -> i32 {
         self.ip.as_ref().map_or(0, |ip| ip.ip_version)

@@ -122,7 +122,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Something that sees every flow and lost event before it is stored (metrics handlers).
 /// Runs on the observer task: it must not block, and should not allocate per flow.
 pub trait FlowProcessor: Send {
-    fn process(&mut self, flow: &FlowRecord);
+    fn process(&mut self, flow: &dyn flowscope_filter::FlowView);
     fn lost(&mut self, _source: LostEventSource, _count: u64) {}
 }
 

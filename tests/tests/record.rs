@@ -154,3 +154,58 @@ fn record_proto_round_trips() {
         assert!(!p.uuid.is_empty() && p.time.is_some() && p.source.is_some());
     }
 }
+
+/// Every metrics handler, fed the records and fed their protos, writes the same series.
+#[test]
+fn metrics_agree_on_record_and_proto() {
+    use flowscope_server::metrics::{Metrics, MetricsSpec};
+    use flowscope_server::observer::FlowProcessor;
+    use flowscope_server::stats::Stats;
+    use prometheus_client::registry::Registry;
+    use std::sync::Arc;
+
+    const SPEC: &str = "flow:sourceContext=pod|ip;destinationContext=workload-name|reserved-identity \
+        drop:sourceContext=ip;destinationContext=app|identity tcp port-distribution icmp policy \
+        flows-to-world:port \
+        httpV2:exemplars=true;labelsContext=source_ip,source_namespace,source_workload,source_app,destination_ip,destination_namespace,destination_workload,traffic_direction";
+    let run = |feed: &dyn Fn(&mut Metrics)| {
+        let mut registry = Registry::default();
+        let stats = Arc::new(Stats::new(&mut registry));
+        let spec = MetricsSpec::parse(SPEC).expect("spec");
+        let mut m = Metrics::new(&spec, 0, &mut registry, stats);
+        feed(&mut m);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encode");
+        // Series come out in hash order: compare them as sets.
+        let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+        lines.sort();
+        lines
+    };
+    let recs = records(10_000);
+    let protos: Vec<Flow> = recs.iter().map(FlowRecord::to_proto).collect();
+    let from_records = run(&|m| recs.iter().for_each(|r| m.process(r)));
+    let from_protos = run(&|m| protos.iter().for_each(|p| m.process(p)));
+    for name in [
+        "hubble_http_requests_total{",
+        "hubble_drop_total{",
+        "hubble_tcp_flags_total{",
+    ] {
+        assert!(from_records.iter().any(|l| l.starts_with(name)), "{name}");
+    }
+    let only = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter()
+            .filter(|l| b.binary_search(l).is_err())
+            .take(5)
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        (
+            only(&from_records, &from_protos),
+            only(&from_protos, &from_records)
+        ),
+        (vec![], vec![]),
+        "series only from records / only from protos"
+    );
+    assert_eq!(from_records.len(), from_protos.len());
+}

@@ -83,6 +83,9 @@ impl FlowView for FlowRecord {
         };
         a.map_or(IpRef::None, IpRef::Addr)
     }
+    fn has_ip(&self) -> bool {
+        self.ip.is_some()
+    }
     fn ip_version(&self) -> i32 {
         self.ip.as_ref().map_or(0, |ip| i32::from(ip.version))
     }

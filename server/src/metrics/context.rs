@@ -4,7 +4,8 @@
 //! a fixed-order subset of per-endpoint labels. Context labels come before `source` and
 //! `destination`, and each handler places the whole block before or after its own labels.
 
-use flowscope_proto::flow::{Endpoint, Flow, TrafficDirection};
+use flowscope_filter::{EndpointRef, FlowView, IpField, IpRef, Side};
+use flowscope_proto::flow::TrafficDirection;
 
 use super::series::Key;
 
@@ -81,12 +82,6 @@ pub struct ContextOptions {
     labels: Vec<usize>,
 }
 
-#[derive(Clone, Copy)]
-enum Side {
-    Source,
-    Destination,
-}
-
 impl ContextOptions {
     /// Applies one option if it is a context option (`key` compared case-insensitively).
     /// `Ok(false)`: not a context option. `Err`: a context option with a bad value.
@@ -144,14 +139,15 @@ impl ContextOptions {
     /// `labelsContext` reads the endpoints and IPs swapped, and the `source` and
     /// `destination` values (each computed from its own identifiers on its own endpoint) are
     /// exchanged. `traffic_direction` is not inverted.
-    pub fn write(&self, flow: &Flow, invert: bool, key: &mut Key) {
+    pub fn write(&self, flow: &dyn FlowView, invert: bool, key: &mut Key) {
         if !self.labels.is_empty() {
-            let ip = flow.ip.as_ref();
-            let (mut src, mut dst) = (flow.source.as_ref(), flow.destination.as_ref());
-            let (mut src_ip, mut dst_ip) = (
-                ip.map_or("", |ip| ip.source.as_str()),
-                ip.map_or("", |ip| ip.destination.as_str()),
+            let (mut src, mut dst) = (
+                flow.endpoint(Side::Source),
+                flow.endpoint(Side::Destination),
             );
+            let (src_ip, dst_ip) = (flow.ip(IpField::Source), flow.ip(IpField::Destination));
+            let (mut sbuf, mut dbuf) = ([0u8; 48], [0u8; 48]);
+            let (mut src_ip, mut dst_ip) = (src_ip.text(&mut sbuf), dst_ip.text(&mut dbuf));
             if invert {
                 std::mem::swap(&mut src, &mut dst);
                 std::mem::swap(&mut src_ip, &mut dst_ip);
@@ -159,23 +155,23 @@ impl ContextOptions {
             for i in &self.labels {
                 match CONTEXT_LABELS[*i] {
                     "source_ip" => key.push(src_ip),
-                    "source_pod" => key.push(src.map_or("", |e| e.pod_name.as_str())),
-                    "source_namespace" => key.push(src.map_or("", |e| e.namespace.as_str())),
+                    "source_pod" => key.push(src.map_or("", |e| e.pod_name)),
+                    "source_namespace" => key.push(src.map_or("", |e| e.namespace)),
                     "source_workload" => key.push(workload(src)),
                     "source_app" => key.push(app(src)),
                     "destination_ip" => key.push(dst_ip),
-                    "destination_pod" => key.push(dst.map_or("", |e| e.pod_name.as_str())),
-                    "destination_namespace" => key.push(dst.map_or("", |e| e.namespace.as_str())),
+                    "destination_pod" => key.push(dst.map_or("", |e| e.pod_name)),
+                    "destination_namespace" => key.push(dst.map_or("", |e| e.namespace)),
                     "destination_workload" => key.push(workload(dst)),
                     "destination_app" => key.push(app(dst)),
-                    _ => push_direction(key, flow.traffic_direction),
+                    _ => push_direction(key, flow.traffic_direction()),
                 }
             }
         }
         if self.source.is_empty() && self.destination.is_empty() {
             return;
         }
-        let dir = flow.traffic_direction;
+        let dir = flow.traffic_direction();
         let src_ids = select(&self.source, &self.source_ingress, &self.source_egress, dir);
         let dst_ids = select(
             &self.destination,
@@ -228,12 +224,9 @@ fn parse_ids(value: &str) -> Result<Vec<ContextId>, String> {
 }
 
 /// The first non-empty value of `ids` for one side, as one label value.
-fn write_context(key: &mut Key, flow: &Flow, ids: &[ContextId], side: Side) {
+fn write_context(key: &mut Key, flow: &dyn FlowView, ids: &[ContextId], side: Side) {
     key.begin();
-    let ep = match side {
-        Side::Source => flow.source.as_ref(),
-        Side::Destination => flow.destination.as_ref(),
-    };
+    let ep = flow.endpoint(side);
     for id in ids {
         key.reset_value();
         write_id(key, flow, ep, *id, side);
@@ -244,10 +237,16 @@ fn write_context(key: &mut Key, flow: &Flow, ids: &[ContextId], side: Side) {
     key.end();
 }
 
-fn write_id(key: &mut Key, flow: &Flow, ep: Option<&Endpoint>, id: ContextId, side: Side) {
-    let namespace = ep.map_or("", |e| e.namespace.as_str());
-    let pod = ep.map_or("", |e| e.pod_name.as_str());
-    let labels: &[String] = ep.map_or(&[], |e| &e.labels);
+fn write_id(
+    key: &mut Key,
+    flow: &dyn FlowView,
+    ep: Option<EndpointRef<'_>>,
+    id: ContextId,
+    side: Side,
+) {
+    let namespace = ep.map_or("", |e| e.namespace);
+    let pod = ep.map_or("", |e| e.pod_name);
+    let labels: &[String] = ep.map_or(&[], |e| e.labels);
     match id {
         ContextId::Namespace => key.extend(namespace),
         ContextId::Identity => join(key, labels),
@@ -263,19 +262,15 @@ fn write_id(key: &mut Key, flow: &Flow, ep: Option<&Endpoint>, id: ContextId, si
             });
         }
         ContextId::PodName => key.extend(pod),
-        ContextId::Dns => join(
-            key,
-            match side {
-                Side::Source => &flow.source_names,
-                Side::Destination => &flow.destination_names,
-            },
-        ),
+        ContextId::Dns => join(key, flow.names(side)),
         ContextId::Ip => {
-            if let Some(ip) = &flow.ip {
-                key.extend(match side {
-                    Side::Source => &ip.source,
-                    Side::Destination => &ip.destination,
-                });
+            let ip = flow.ip(match side {
+                Side::Source => IpField::Source,
+                Side::Destination => IpField::Destination,
+            });
+            if ip != IpRef::None {
+                let mut buf = [0u8; 48];
+                key.extend(ip.text(&mut buf));
             }
         }
         ContextId::ReservedIdentity => key.extend(reserved_identity(labels)),
@@ -301,15 +296,14 @@ fn push_direction(key: &mut Key, dir: i32) {
     }
 }
 
-fn workload(ep: Option<&Endpoint>) -> &str {
-    ep.and_then(|e| e.workloads.first())
-        .map_or("", |w| w.name.as_str())
+fn workload<'a>(ep: Option<EndpointRef<'a>>) -> &'a str {
+    ep.and_then(|e| e.workloads.first()).map_or("", |w| w.0)
 }
 
 /// `getK8sAppFromLabels`: the value of the first app label with a value.
-pub fn app(ep: Option<&Endpoint>) -> &str {
+pub fn app<'a>(ep: Option<EndpointRef<'a>>) -> &'a str {
     let Some(ep) = ep else { return "" };
-    for label in &ep.labels {
+    for label in ep.labels {
         for prefix in APP_LABELS {
             if let Some(v) = label.strip_prefix(prefix)
                 && !v.is_empty()
@@ -365,7 +359,7 @@ pub fn shorten_pod_name(name: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowscope_proto::flow::{Ip, Workload};
+    use flowscope_proto::flow::{Endpoint, Flow, Ip, Workload};
 
     fn opts(pairs: &[(&str, &str)]) -> ContextOptions {
         let mut o = ContextOptions::default();
@@ -563,9 +557,9 @@ mod tests {
             "",
         );
         // Label order decides; empty values are skipped.
-        assert_eq!(app(Some(&e)), "a");
+        assert_eq!(app(Some(EndpointRef::from(&e))), "a");
         let e = ep("", "", &["k8s:app.kubernetes.io/name=n", "k8s:app=a"], "");
-        assert_eq!(app(Some(&e)), "n");
+        assert_eq!(app(Some(EndpointRef::from(&e))), "n");
         assert_eq!(app(None), "");
     }
 

@@ -2,7 +2,8 @@
 //! labels come first here, and `reason` is the `DropReason` enum name of
 //! `drop_reason_desc` (`POLICY_DENIED`; L7 denials carry `DROP_REASON_UNKNOWN`, as in Hubble).
 
-use flowscope_proto::flow::{Flow, Verdict};
+use flowscope_filter::FlowView;
+use flowscope_proto::flow::Verdict;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
@@ -28,13 +29,13 @@ impl Drops {
 }
 
 impl Handler for Drops {
-    fn process(&mut self, flow: &Flow) {
+    fn process(&mut self, flow: &dyn FlowView) {
         if !values::is_verdict(flow, Verdict::Dropped) {
             return;
         }
         let k = self.drops.key();
         self.ctx.write(flow, false, k);
-        values::push_drop_reason(k, flow.drop_reason_desc);
+        values::push_drop_reason(k, flow.drop_reason_desc());
         k.push(values::flow_protocol(flow));
         self.drops.with(|c| {
             c.inc();

@@ -1,7 +1,7 @@
 //! `flow`: `hubble_flows_processed_total{protocol, type, subtype, verdict, <context>}`, every
 //! flow counted once.
 
-use flowscope_proto::flow::Flow;
+use flowscope_filter::FlowView;
 use flowscope_proto::names;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
@@ -35,7 +35,7 @@ impl FlowsProcessed {
 
 /// The `type` and `subtype` labels: `L7`/`DNS|HTTP|Kafka`, `Drop`, `Capture`,
 /// `Trace`/<obs point>, `PolicyVerdict`, else `Unknown`/<event type number>.
-fn push_type_and_subtype(key: &mut Key, flow: &Flow) {
+fn push_type_and_subtype(key: &mut Key, flow: &dyn FlowView) {
     let event_type = values::event_type(flow);
     let (type_name, subtype) = match event_type {
         names::MESSAGE_TYPE_ACCESS_LOG => ("L7", values::l7_record(flow)),
@@ -43,7 +43,7 @@ fn push_type_and_subtype(key: &mut Key, flow: &Flow) {
         names::MESSAGE_TYPE_CAPTURE => ("Capture", ""),
         names::MESSAGE_TYPE_TRACE => {
             // Go: TraceObservationPoints[uint8(SubType)], "" when unknown.
-            let sub = flow.event_type.as_ref().map_or(0, |e| e.sub_type) as u8;
+            let sub = flow.event_type().map_or(0, |e| e.1) as u8;
             ("Trace", names::datapath_obs_point_name(sub).unwrap_or(""))
         }
         names::MESSAGE_TYPE_POLICY_VERDICT => ("PolicyVerdict", ""),
@@ -63,11 +63,11 @@ fn push_type_and_subtype(key: &mut Key, flow: &Flow) {
 }
 
 impl Handler for FlowsProcessed {
-    fn process(&mut self, flow: &Flow) {
+    fn process(&mut self, flow: &dyn FlowView) {
         let k = self.flows.key();
         k.push(values::flow_protocol(flow));
         push_type_and_subtype(k, flow);
-        values::push_verdict(k, flow.verdict);
+        values::push_verdict(k, flow.verdict());
         self.ctx.write(flow, false, k);
         self.flows.with(|c| {
             c.inc();

@@ -5,7 +5,8 @@
 //! skipped (ephemeral ports); `syn-only` keeps only TCP SYNs that are not replies; `port`
 //! adds the TCP/UDP/SCTP destination port (empty for other protocols).
 
-use flowscope_proto::flow::{DropReason, Flow, Verdict, layer4};
+use flowscope_filter::{FlowView, L4Ref, Side, tcp_flag};
+use flowscope_proto::flow::{DropReason, Verdict};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
@@ -57,29 +58,31 @@ impl FlowsToWorld {
 }
 
 impl Handler for FlowsToWorld {
-    fn process(&mut self, flow: &Flow) {
-        let Some(dst) = flow.destination.as_ref() else {
+    fn process(&mut self, flow: &dyn FlowView) {
+        let Some(dst) = flow.endpoint(Side::Destination) else {
             return;
         };
-        let Some(l4) = flow.l4.as_ref() else { return };
-        if flow.event_type.is_none() || !dst.labels.iter().any(|l| l == WORLD) {
+        let l4 = flow.l4();
+        if l4 == L4Ref::None {
+            return;
+        }
+        if flow.event_type().is_none() || !dst.labels.iter().any(|l| l == WORLD) {
             return;
         }
         let dropped = values::is_verdict(flow, Verdict::Dropped);
         if dropped
             && !self.opts.any_drop
-            && flow.drop_reason_desc != DropReason::PolicyDenied as i32
+            && flow.drop_reason_desc() != DropReason::PolicyDenied as i32
         {
             return;
         }
-        let reply = flow.is_reply.as_ref().is_some_and(|r| r.value);
+        let reply = flow.is_reply().unwrap_or(false);
         if !dropped && reply {
             return;
         }
-        let proto = l4.protocol.as_ref();
         if self.opts.syn_only {
-            let syn = match proto {
-                Some(layer4::Protocol::Tcp(t)) => t.flags.as_ref().is_some_and(|f| f.syn),
+            let syn = match l4 {
+                L4Ref::Tcp { flags: Some(f), .. } => f & tcp_flag::SYN != 0,
                 _ => false,
             };
             if !syn || reply {
@@ -88,14 +91,11 @@ impl Handler for FlowsToWorld {
         }
         let k = self.flows.key();
         k.push(values::flow_protocol(flow));
-        values::push_verdict(k, flow.verdict);
+        values::push_verdict(k, flow.verdict());
         if self.opts.port {
             k.begin();
-            match proto {
-                Some(layer4::Protocol::Tcp(t)) => k.extend_u64(u64::from(t.destination_port)),
-                Some(layer4::Protocol::Udp(u)) => k.extend_u64(u64::from(u.destination_port)),
-                Some(layer4::Protocol::Sctp(s)) => k.extend_u64(u64::from(s.destination_port)),
-                _ => {}
+            if let Some((_, port)) = l4.ports() {
+                k.extend_u64(u64::from(port));
             }
             k.end();
         }

@@ -11,7 +11,8 @@
 //! `exemplars=true` every series keeps a `{traceID="…"}` exemplar from the flow's trace
 //! context (visible in OpenMetrics only).
 
-use flowscope_proto::flow::{Flow, L7FlowType, TrafficDirection, layer7};
+use flowscope_filter::FlowView;
+use flowscope_proto::flow::{L7FlowType, TrafficDirection};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
@@ -106,8 +107,8 @@ impl<C: CounterMetric, H: HistogramMetric> Http<C, H> {
     }
 }
 
-fn reporter(flow: &Flow) -> &'static str {
-    match TrafficDirection::try_from(flow.traffic_direction) {
+fn reporter(flow: &dyn FlowView) -> &'static str {
+    match TrafficDirection::try_from(flow.traffic_direction()) {
         Ok(TrafficDirection::Egress) => "client",
         Ok(TrafficDirection::Ingress) => "server",
         _ => "unknown",
@@ -115,13 +116,13 @@ fn reporter(flow: &Flow) -> &'static str {
 }
 
 impl<C: CounterMetric, H: HistogramMetric> Handler for Http<C, H> {
-    fn process(&mut self, flow: &Flow) {
-        let Some(l7) = flow.l7.as_ref() else { return };
-        let Some(layer7::Record::Http(http)) = l7.record.as_ref() else {
+    fn process(&mut self, flow: &dyn FlowView) {
+        let Some(http) = flow.http() else {
             return;
         };
-        let response = l7.r#type == L7FlowType::Response as i32;
-        let request = l7.r#type == L7FlowType::Request as i32;
+        let l7_type = flow.l7_type();
+        let response = l7_type == L7FlowType::Response as i32;
+        let request = l7_type == L7FlowType::Request as i32;
         // v1 counts requests and responses, v2 only responses.
         if !(response || (request && !self.v2)) {
             return;
@@ -145,8 +146,8 @@ impl<C: CounterMetric, H: HistogramMetric> Handler for Http<C, H> {
         if let Some(counter) = counter {
             let k = counter.key();
             k.append(&self.ctx_values);
-            k.push(&http.method);
-            k.push(&http.protocol);
+            k.push(http.method);
+            k.push(http.protocol);
             if response {
                 k.push_u64(u64::from(http.code));
             }
@@ -156,9 +157,9 @@ impl<C: CounterMetric, H: HistogramMetric> Handler for Http<C, H> {
         if response {
             let k = self.duration.key();
             k.append(&self.ctx_values);
-            k.push(&http.method);
+            k.push(http.method);
             k.push(reporter);
-            let seconds = l7.latency_ns as f64 / 1e9;
+            let seconds = flow.l7_latency_ns() as f64 / 1e9;
             self.duration.with(|h| h.observe_traced(seconds, trace));
         }
     }

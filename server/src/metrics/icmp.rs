@@ -3,7 +3,7 @@
 //! `DestinationUnreachable(Port)`, `Redirect(Code: 9)`, `42(0)`); the family is `IPv4` for
 //! both ICMPv4 and ICMPv6, as in Hubble.
 
-use flowscope_proto::flow::{Flow, layer4};
+use flowscope_filter::{FlowView, L4Ref};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
@@ -45,10 +45,10 @@ impl Icmp {
 }
 
 impl Handler for Icmp {
-    fn process(&mut self, flow: &Flow) {
-        let (v6, t, c) = match flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()) {
-            Some(layer4::Protocol::IcmPv4(i)) => (false, i.r#type, i.code),
-            Some(layer4::Protocol::IcmPv6(i)) => (true, i.r#type, i.code),
+    fn process(&mut self, flow: &dyn FlowView) {
+        let (v6, t, c) = match flow.l4() {
+            L4Ref::Icmpv4 { typ, code } => (false, typ, code),
+            L4Ref::Icmpv6 { typ, code } => (true, typ, code),
             _ => return,
         };
         let k = self.icmp.key();
@@ -65,7 +65,7 @@ impl Handler for Icmp {
 mod tests {
     use super::super::testutil::*;
     use super::*;
-    use flowscope_proto::flow::{IcmPv4, IcmPv6, Layer4, Verdict};
+    use flowscope_proto::flow::{IcmPv4, IcmPv6, Layer4, Verdict, layer4};
 
     const ICMPV4: bool = false;
     const ICMPV6: bool = true;

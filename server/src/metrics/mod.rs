@@ -26,7 +26,8 @@ pub mod values;
 
 use std::sync::Arc;
 
-use flowscope_proto::flow::{Flow, LostEventSource};
+use flowscope_filter::FlowView;
+use flowscope_proto::flow::LostEventSource;
 use prometheus_client::registry::Registry;
 
 use crate::observer::FlowProcessor;
@@ -37,7 +38,7 @@ pub use spec::{HandlerKind, HandlerSpec, MetricsSpec, SpecError};
 
 /// One metrics handler: sees every flow, on the observer task.
 pub trait Handler: Send {
-    fn process(&mut self, flow: &Flow);
+    fn process(&mut self, flow: &dyn FlowView);
 }
 
 /// Creates the handler a spec describes, registering its metrics.
@@ -101,20 +102,11 @@ impl Metrics {
     }
 }
 
-impl Metrics {
-    /// Runs every handler on a proto flow.
-    pub fn process_proto(&mut self, flow: &Flow) {
+impl FlowProcessor for Metrics {
+    fn process(&mut self, flow: &dyn FlowView) {
         for h in &mut self.handlers {
             h.process(flow);
         }
-    }
-}
-
-impl FlowProcessor for Metrics {
-    fn process(&mut self, flow: &crate::flow::FlowRecord) {
-        // The handlers still read proto flows: convert once for all of them.
-        let flow = flow.to_proto();
-        self.process_proto(&flow);
     }
 
     fn lost(&mut self, source: LostEventSource, count: u64) {
@@ -346,7 +338,7 @@ pub(crate) mod testutil {
 mod tests {
     use super::testutil::*;
     use super::*;
-    use flowscope_proto::flow::Verdict;
+    use flowscope_proto::flow::{Flow, Verdict};
 
     #[test]
     fn lost_events_count_sources_not_counted_elsewhere() {
@@ -374,7 +366,7 @@ mod tests {
         let mut registry = Registry::default();
         let stats = Arc::new(Stats::new(&mut registry));
         let mut m = Metrics::new(&MetricsSpec::default(), 0, &mut registry, stats);
-        m.process_proto(&l34(4, 0, Verdict::Forwarded));
+        m.process(&l34(4, 0, Verdict::Forwarded));
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &registry).expect("encode");
         assert!(!out.contains("hubble_flows_processed"), "{out}");

@@ -6,7 +6,7 @@
 //! `direction` and `action` are the lower-cased traffic direction and verdict names
 //! (`ingress`, `traffic_direction_unknown`; `forwarded`, `dropped`, `audit`, `redirected`).
 
-use flowscope_proto::flow::Flow;
+use flowscope_filter::{FlowView, Side};
 use flowscope_proto::{names, reserved};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
@@ -39,19 +39,19 @@ impl PolicyVerdicts {
 }
 
 impl Handler for PolicyVerdicts {
-    fn process(&mut self, flow: &Flow) {
+    fn process(&mut self, flow: &dyn FlowView) {
         let event_type = values::event_type(flow);
         let k = self.verdicts.key();
         match event_type {
             names::MESSAGE_TYPE_POLICY_VERDICT => {
-                if flow.source.as_ref().map_or(0, |s| s.identity) == reserved::HOST {
+                if flow.endpoint(Side::Source).map_or(0, |s| s.identity) == reserved::HOST {
                     return;
                 }
-                values::push_direction_lower(k, flow.traffic_direction);
-                k.push_lower(names::policy_match_type(flow.policy_match_type));
+                values::push_direction_lower(k, flow.traffic_direction());
+                k.push_lower(names::policy_match_type(flow.policy_match_type()));
             }
             names::MESSAGE_TYPE_ACCESS_LOG => {
-                values::push_direction_lower(k, flow.traffic_direction);
+                values::push_direction_lower(k, flow.traffic_direction());
                 k.begin();
                 k.extend("l7/");
                 k.extend(match values::l7_record(flow) {
@@ -64,7 +64,7 @@ impl Handler for PolicyVerdicts {
             }
             _ => return,
         }
-        values::push_verdict_lower(k, flow.verdict);
+        values::push_verdict_lower(k, flow.verdict());
         self.ctx.write(flow, false, k);
         self.verdicts.with(|c| {
             c.inc();

@@ -2,7 +2,7 @@
 //! destination ports of FORWARDED/REDIRECTED flows known not to be replies (`is_reply` set
 //! and false). ICMP counts as port `0`.
 
-use flowscope_proto::flow::{Flow, layer4};
+use flowscope_filter::{FlowView, L4Ref};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
@@ -34,18 +34,18 @@ impl PortDistribution {
 }
 
 impl Handler for PortDistribution {
-    fn process(&mut self, flow: &Flow) {
+    fn process(&mut self, flow: &dyn FlowView) {
         // An unknown reply state (is_reply absent) does not say which port is the service.
-        let reply = flow.is_reply.as_ref().is_none_or(|r| r.value);
+        let reply = flow.is_reply().is_none_or(|r| r);
         if reply || !values::is_forwarded_or_redirected(flow) {
             return;
         }
-        let (protocol, port) = match flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()) {
-            Some(layer4::Protocol::Tcp(t)) => ("TCP", t.destination_port),
-            Some(layer4::Protocol::Udp(u)) => ("UDP", u.destination_port),
-            Some(layer4::Protocol::Sctp(s)) => ("SCTP", s.destination_port),
-            Some(layer4::Protocol::IcmPv4(_)) => ("ICMPv4", 0),
-            Some(layer4::Protocol::IcmPv6(_)) => ("ICMPv6", 0),
+        let (protocol, port) = match flow.l4() {
+            L4Ref::Tcp { dst, .. } => ("TCP", dst),
+            L4Ref::Udp { dst, .. } => ("UDP", dst),
+            L4Ref::Sctp { dst, .. } => ("SCTP", dst),
+            L4Ref::Icmpv4 { .. } => ("ICMPv4", 0),
+            L4Ref::Icmpv6 { .. } => ("ICMPv6", 0),
             _ => return,
         };
         let k = self.ports.key();

@@ -406,9 +406,8 @@ impl TraceId {
     }
 
     /// The flow's `trace_context.parent.trace_id`, if any.
-    pub fn of(flow: &flowscope_proto::flow::Flow) -> Option<TraceId> {
-        let id = &flow.trace_context.as_ref()?.parent.as_ref()?.trace_id;
-        TraceId::new(id)
+    pub fn of(flow: &dyn flowscope_filter::FlowView) -> Option<TraceId> {
+        TraceId::new(flow.trace_id())
     }
 
     pub fn as_str(&self) -> &str {

@@ -1,7 +1,7 @@
 //! `tcp`: `hubble_tcp_flags_total{flag, family, <context>}`: FIN, SYN, SYN-ACK and RST
 //! occurrences in FORWARDED/REDIRECTED TCP flows (one flow may count several flags).
 
-use flowscope_proto::flow::{Flow, layer4};
+use flowscope_filter::{FlowView, L4Ref, tcp_flag};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
@@ -39,29 +39,30 @@ impl TcpFlags {
 }
 
 impl Handler for TcpFlags {
-    fn process(&mut self, flow: &Flow) {
-        if !values::is_forwarded_or_redirected(flow) {
+    fn process(&mut self, flow: &dyn FlowView) {
+        if !values::is_forwarded_or_redirected(flow) || !flow.has_ip() {
             return;
         }
-        let (Some(ip), Some(layer4::Protocol::Tcp(tcp))) = (
-            flow.ip.as_ref(),
-            flow.l4.as_ref().and_then(|l4| l4.protocol.as_ref()),
-        ) else {
-            return;
-        };
-        let Some(flags) = tcp.flags.as_ref() else {
+        let L4Ref::Tcp {
+            flags: Some(flags), ..
+        } = flow.l4()
+        else {
             return;
         };
         self.rest.clear();
-        values::push_ip_version(&mut self.rest, ip.ip_version);
+        values::push_ip_version(&mut self.rest, flow.ip_version());
         self.ctx.write(flow, false, &mut self.rest);
-        if flags.fin {
+        if flags & tcp_flag::FIN != 0 {
             self.count("FIN");
         }
-        if flags.syn {
-            self.count(if flags.ack { "SYN-ACK" } else { "SYN" });
+        if flags & tcp_flag::SYN != 0 {
+            self.count(if flags & tcp_flag::ACK != 0 {
+                "SYN-ACK"
+            } else {
+                "SYN"
+            });
         }
-        if flags.rst {
+        if flags & tcp_flag::RST != 0 {
             self.count("RST");
         }
     }

@@ -1,18 +1,19 @@
 //! Label values several handlers share, as Hubble computes them.
 
-use flowscope_proto::flow::{DropReason, Flow, IpVersion, Verdict, layer4, layer7};
+use flowscope_filter::{FlowView, L7Kind};
+use flowscope_proto::flow::{DropReason, IpVersion, Verdict};
 use flowscope_proto::names;
 
 use super::series::Key;
 
 /// `flow.GetEventType().GetType()`: 0 when absent.
-pub fn event_type(flow: &Flow) -> i32 {
-    flow.event_type.as_ref().map_or(0, |e| e.r#type)
+pub fn event_type(flow: &dyn FlowView) -> i32 {
+    flow.event_type().map_or(0, |e| e.0)
 }
 
 /// Hubble's `v1.FlowProtocol`: the L7 protocol of access-log flows, the L4 protocol of
 /// datapath flows, `Unknown flow` for other event types.
-pub fn flow_protocol(flow: &Flow) -> &'static str {
+pub fn flow_protocol(flow: &dyn FlowView) -> &'static str {
     match event_type(flow) {
         names::MESSAGE_TYPE_ACCESS_LOG => match l7_record(flow) {
             "" => "Unknown L7",
@@ -27,27 +28,18 @@ pub fn flow_protocol(flow: &Flow) -> &'static str {
 }
 
 /// `DNS`, `HTTP`, `Kafka` or `""` for the flow's L7 record.
-pub fn l7_record(flow: &Flow) -> &'static str {
-    #[allow(deprecated)] // Kafka records are deprecated in the proto, still counted
-    match flow.l7.as_ref().and_then(|l7| l7.record.as_ref()) {
-        Some(layer7::Record::Dns(_)) => "DNS",
-        Some(layer7::Record::Http(_)) => "HTTP",
-        Some(layer7::Record::Kafka(_)) => "Kafka",
-        None => "",
+pub fn l7_record(flow: &dyn FlowView) -> &'static str {
+    match flow.l7_kind() {
+        L7Kind::Dns => "DNS",
+        L7Kind::Http => "HTTP",
+        L7Kind::Kafka => "Kafka",
+        L7Kind::None => "",
     }
 }
 
 /// The L4 protocol name, if the flow has one.
-pub fn l4_protocol(flow: &Flow) -> Option<&'static str> {
-    Some(match flow.l4.as_ref()?.protocol.as_ref()? {
-        layer4::Protocol::Tcp(_) => "TCP",
-        layer4::Protocol::Udp(_) => "UDP",
-        layer4::Protocol::IcmPv4(_) => "ICMPv4",
-        layer4::Protocol::IcmPv6(_) => "ICMPv6",
-        layer4::Protocol::Sctp(_) => "SCTP",
-        layer4::Protocol::Vrrp(_) => "VRRP",
-        layer4::Protocol::Igmp(_) => "IGMP",
-    })
+pub fn l4_protocol(flow: &dyn FlowView) -> Option<&'static str> {
+    flow.l4().name()
 }
 
 /// Go's `String()` of a proto enum: its name, or the number for values it does not know.
@@ -98,19 +90,19 @@ pub fn push_direction_lower(key: &mut Key, dir: i32) {
     push_enum(key, name, dir, true);
 }
 
-pub fn is_verdict(flow: &Flow, v: Verdict) -> bool {
-    flow.verdict == v as i32
+pub fn is_verdict(flow: &dyn FlowView, v: Verdict) -> bool {
+    flow.verdict() == v as i32
 }
 
 /// FORWARDED or REDIRECTED: what the tcp and port-distribution handlers count.
-pub fn is_forwarded_or_redirected(flow: &Flow) -> bool {
+pub fn is_forwarded_or_redirected(flow: &dyn FlowView) -> bool {
     is_verdict(flow, Verdict::Forwarded) || is_verdict(flow, Verdict::Redirected)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowscope_proto::flow::{CiliumEventType, Http, Layer4, Layer7, Tcp};
+    use flowscope_proto::flow::{CiliumEventType, Flow, Http, Layer4, Layer7, Tcp, layer4, layer7};
 
     fn one(f: impl Fn(&mut Key)) -> String {
         let mut k = Key::default();
