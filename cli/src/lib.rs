@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod flags;
+pub mod goflags;
 pub mod input;
 pub mod printer;
 pub mod request;

@@ -2,11 +2,13 @@
 
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use flowscope_cli::client::{self, REQUEST_TIMEOUT};
+use flowscope_cli::client;
 use flowscope_cli::flags::{self, FilterFlags};
+use flowscope_cli::goflags;
 use flowscope_cli::input;
 use flowscope_cli::printer::{OutputFormat, Printer, PrinterOptions, TimeFormat, TimeZone};
 use flowscope_cli::request::{self, DEFAULT_FIELD_MASK, SelectorFlags};
@@ -39,6 +41,15 @@ struct ServerArgs {
         global = true
     )]
     server: String,
+    /// Hubble server dialing timeout: how long to wait for the connection and the server's
+    /// first answer (a Go duration such as 5s or 1m30s)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5s",
+          value_parser = goflags::parse_duration)]
+    timeout: Duration,
+    /// Unary request timeout. Only applies to non-streaming RPCs (ServerStatus, ...)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "12s",
+          value_parser = goflags::parse_duration)]
+    request_timeout: Duration,
 }
 
 #[derive(Args, Debug)]
@@ -88,7 +99,7 @@ async fn main() -> ExitCode {
                 .unwrap_or_default();
             observe(*args, &sub).await
         }
-        Command::Status(args) => status(&args.server).await,
+        Command::Status(args) => status(&args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -142,10 +153,11 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
     }
     let req = request::build_request(&args.selector, filters, mask, chrono::Utc::now())?;
 
-    let mut client = client::connect(&args.server.server).await?;
-    let stream = client
-        .get_flows(req)
-        .await
+    let server = &args.server.server;
+    let dial = args.server.timeout;
+    let mut client = client::connect_with_timeout(server, dial).await?;
+    let stream = client::first_answer(server, dial, client.get_flows(req))
+        .await?
         .map_err(status_error)?
         .into_inner();
     let opts = PrinterOptions {
@@ -235,11 +247,12 @@ fn observe_file(
     Ok(())
 }
 
-async fn status(server: &str) -> anyhow::Result<()> {
-    let channel = client::channel(server).await?;
+async fn status(args: &ServerArgs) -> anyhow::Result<()> {
+    let server = args.server.as_str();
+    let channel = client::channel_with_timeout(server, args.timeout).await?;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let check = tokio::time::timeout(
-        REQUEST_TIMEOUT,
+        args.request_timeout,
         health.check(tonic_health::pb::HealthCheckRequest {
             service: "hubble.server.Observer".to_string(),
         }),
@@ -261,7 +274,7 @@ async fn status(server: &str) -> anyhow::Result<()> {
     }
     let mut observer = flowscope_proto::observer::observer_client::ObserverClient::new(channel);
     let st = tokio::time::timeout(
-        REQUEST_TIMEOUT,
+        args.request_timeout,
         observer.server_status(ServerStatusRequest {}),
     )
     .await

@@ -14,6 +14,7 @@ use flowscope_proto::types::{FieldMask, Timestamp};
 
 use crate::flags::{Filters, FlagError};
 
+pub(crate) use time::go_duration;
 pub use time::parse_time;
 
 /// How many flows a plain `observe` asks for (`defaults.FlowPrintCount`).
