@@ -100,3 +100,86 @@ fn observe_gives_up_on_a_server_that_never_speaks_http2() {
     );
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// Runs flowctl with `args` in an isolated home; returns (success, stdout, stderr).
+fn run(home: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    run_env(home, args, &[])
+}
+
+fn run_env(home: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+    let child = flowctl_command(home)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, took) = wait_bounded(child, Duration::from_secs(30));
+    let out = out.unwrap_or_else(|| panic!("flowctl {args:?} did not exit within {took:?}"));
+    (
+        out.status.success(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+#[test]
+fn raw_filters_with_unknown_fields_are_rejected_by_name() {
+    let home = temp_dir("raw");
+    let (ok, out, err) = run(
+        &home,
+        &[
+            "observe",
+            "--allowlist",
+            r#"{"bogus_field":1}"#,
+            "--print-raw-filters",
+        ],
+    );
+    assert!(!ok, "accepted: {out}");
+    assert!(err.contains(r#"unknown field "bogus_field""#), "{err}");
+    assert!(err.contains("invalid --allowlist flag"), "{err}");
+
+    let (ok, _, err) = run(
+        &home,
+        &[
+            "observe",
+            "--denylist",
+            r#"{"event_type":[{"typ":1}]}"#,
+            "--print-raw-filters",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains(r#"unknown field "event_type.typ""#), "{err}");
+
+    // Offline mode applies the same check before reading anything.
+    let (ok, _, err) = run(
+        &home,
+        &[
+            "observe",
+            "--input-file",
+            "-",
+            "--allowlist",
+            r#"{"sourcePodd":["a"]}"#,
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains(r#"unknown field "sourcePodd""#), "{err}");
+
+    // Known fields in proto or JSON spelling still work.
+    let (ok, out, err) = run(
+        &home,
+        &[
+            "observe",
+            "--allowlist",
+            r#"{"source_pod":["default/"]} {"destinationPod":["x/"]}"#,
+            "--print-raw-filters",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        out,
+        "allowlist:\n    - '{\"source_pod\":[\"default/\"]}'\n    - '{\"destination_pod\":[\"x/\"]}'\n"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -22,6 +22,7 @@
 //!   cannot be combined").
 
 mod line;
+mod raw;
 mod tracker;
 mod values;
 
@@ -338,6 +339,13 @@ pub enum FlagError {
         #[source]
         source: serde_json::Error,
     },
+    /// `--allowlist` / `--denylist` JSON with a field that FlowFilter does not have.
+    #[error("invalid --{flag} flag: failed to decode '{value}': unknown field \"{field}\"")]
+    UnknownRawField {
+        flag: &'static str,
+        value: String,
+        field: String,
+    },
     /// A `--since` / `--until` value (or a [`crate::request::parse_time`] input) that is
     /// neither a duration nor a supported timestamp.
     #[error("invalid time {value:?}: {hint}", hint = crate::request::TIME_HINT)]
@@ -421,27 +429,14 @@ pub fn filters_from_matches(m: &ArgMatches) -> Result<Filters, FlagError> {
     for (_, raw) in indexed_values(m, "allowlist") {
         filters
             .whitelist
-            .extend(parse_raw_filters("allowlist", &raw)?);
+            .extend(raw::parse_raw_filters("allowlist", &raw)?);
     }
     for (_, raw) in indexed_values(m, "denylist") {
         filters
             .blacklist
-            .extend(parse_raw_filters("denylist", &raw)?);
+            .extend(raw::parse_raw_filters("denylist", &raw)?);
     }
     Ok(filters)
-}
-
-/// Parses one `--allowlist` / `--denylist` value: zero or more FlowFilter JSON objects (as
-/// Go's `json.Decoder` loop accepts, several objects may follow each other).
-fn parse_raw_filters(flag: &'static str, raw: &str) -> Result<Vec<FlowFilter>, FlagError> {
-    serde_json::Deserializer::from_str(raw)
-        .into_iter::<FlowFilter>()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| FlagError::RawFilter {
-            flag,
-            value: raw.to_string(),
-            source,
-        })
 }
 
 /// The clap command that [`parse_filter_line`] runs: just [`FilterFlags`], no binary name.
