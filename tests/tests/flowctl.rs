@@ -183,3 +183,39 @@ fn raw_filters_with_unknown_fields_are_rejected_by_name() {
     );
     let _ = std::fs::remove_dir_all(&home);
 }
+
+const DROP_LINE: &str = r#"{"flow":{"time":"2023-08-23T15:43:25.500Z","verdict":"DROPPED","IP":{"source":"10.244.0.9","destination":"10.244.1.7","ipVersion":"IPv4"},"l4":{"UDP":{"source_port":5353,"destination_port":53}},"source":{"identity":2},"destination":{"identity":25001},"Type":"L3_L4","node_name":"kind-worker","event_type":{"type":1,"sub_type":133},"drop_reason_desc":"POLICY_DENIED","Summary":"UDP"},"node_name":"kind-worker","time":"2023-08-23T15:43:25.500Z"}"#;
+const LOST_LINE: &str = r#"{"lost_events":{"source":"OBSERVER_EVENTS_QUEUE","num_events_lost":"42","cpu":1},"node_name":"kind-worker","time":"2023-08-23T15:43:30Z"}"#;
+const LOST_COMPACT: &str = "Aug 23 15:43:30.000 EVENTS LOST: OBSERVER_EVENTS_QUEUE CPU(1) 42";
+
+#[test]
+fn lost_events_print_without_node_and_filter_offline_like_hubble() {
+    let home = temp_dir("lost");
+    let file = home.join("flows.json");
+    std::fs::write(&file, format!("{DROP_LINE}\n{LOST_LINE}\n")).unwrap();
+    let file = file.to_str().unwrap();
+    let lines = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["observe", "--input-file", file];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = run(&home, &args);
+        assert!(ok, "{extra:?}: {err}");
+        out.lines().map(str::to_string).collect()
+    };
+
+    let all = lines(&["--print-node-name"]);
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert!(
+        all[0].starts_with("Aug 23 15:43:25.500 [kind-worker]: "),
+        "{all:?}"
+    );
+    assert_eq!(all[1], LOST_COMPACT, "no node name on the lost line");
+
+    // hubble 1.19.4 hands a lost event to the offline filters as a nil Flow.
+    let drops = lines(&["-t", "drop"]);
+    assert_eq!(drops.len(), 1, "{drops:?}");
+    assert!(drops[0].contains("DROPPED"), "{drops:?}");
+    assert_eq!(lines(&["--not", "-t", "drop"]), [LOST_COMPACT]);
+    assert_eq!(lines(&["--verdict", "DROPPED"]).len(), 1);
+    assert_eq!(lines(&["--not", "--verdict", "DROPPED"]), [LOST_COMPACT]);
+    let _ = std::fs::remove_dir_all(&home);
+}

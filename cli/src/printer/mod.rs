@@ -291,15 +291,9 @@ impl<W: Write, E: Write> Printer<W, E> {
                 writeln!(w, "    SUMMARY: CPU({cpu}) - {count}")?;
             }
             OutputFormat::Compact => {
-                let node = if opts.print_node_name {
-                    format!(" [{}]", esc(&resp.node_name))
-                } else {
-                    String::new()
-                };
-                writeln!(
-                    self.out,
-                    "{time}{node} EVENTS LOST: {source} CPU({cpu}) {count}"
-                )?;
+                // Hubble's compact lost-event line has no node name, even with
+                // --print-node-name.
+                writeln!(self.out, "{time} EVENTS LOST: {source} CPU({cpu}) {count}")?;
             }
         }
         self.line += 1;
