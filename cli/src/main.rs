@@ -79,8 +79,11 @@ struct ObserveArgs {
     /// same filters and selectors apply (no selector: every line).
     #[arg(long, value_name = "FILE")]
     input_file: Option<String>,
-    /// Send the default field mask for compact/dict/table output.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    /// Request only the fields that compact, dict and table output show (Hubble's default
+    /// mask plus traffic_direction and policy_match_type); =false requests whole flows
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true",
+          default_missing_value = "true", value_parser = goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     use_default_field_masks: bool,
 }
 
@@ -127,7 +130,10 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
     }
     let json = matches!(args.output, OutputFormat::Json | OutputFormat::Jsonpb);
     if !args.field_mask.is_empty() && !json {
-        bail!("--field-mask can only be used with json or jsonpb output");
+        bail!(
+            "{} output format is not compatible with custom field mask",
+            output_name(args.output)
+        );
     }
     let mask = if !args.field_mask.is_empty() {
         Some(args.field_mask.clone())
@@ -310,6 +316,17 @@ async fn status(args: &ServerArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `-o` value as Hubble names it in messages.
+fn output_name(format: OutputFormat) -> &'static str {
+    match format {
+        OutputFormat::Compact => "compact",
+        OutputFormat::Dict => "dict",
+        OutputFormat::Json => "json",
+        OutputFormat::Jsonpb => "jsonpb",
+        OutputFormat::Table => "table",
+    }
 }
 
 fn thousands(n: u64) -> String {

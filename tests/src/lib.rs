@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // test support: failing loudly is the point
 
+pub mod fake_observer;
 pub mod netns;
 pub mod tmux;
 

@@ -219,3 +219,66 @@ fn lost_events_print_without_node_and_filter_offline_like_hubble() {
     assert_eq!(lines(&["--not", "--verdict", "DROPPED"]), [LOST_COMPACT]);
     let _ = std::fs::remove_dir_all(&home);
 }
+
+const POLICY_LINE: &str = r#"{"flow":{"time":"2023-08-23T15:43:28Z","verdict":"FORWARDED","IP":{"source":"10.244.0.5","destination":"10.244.1.7","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":43210,"destination_port":8080,"flags":{"SYN":true}}},"source":{"identity":25000,"namespace":"default","pod_name":"client-6d4b9c7f5-abcde"},"destination":{"identity":25001,"namespace":"default","pod_name":"server-7f8d9b6c4-fghij"},"Type":"L3_L4","node_name":"kind-worker","event_type":{"type":5},"traffic_direction":"EGRESS","policy_match_type":2,"is_reply":false,"Summary":"TCP Flags: SYN"},"node_name":"kind-worker","time":"2023-08-23T15:43:28Z"}"#;
+/// What `hubble observe --color never` prints for [`POLICY_LINE`] (spec §12.4).
+const POLICY_COMPACT: &str = "Aug 23 15:43:28.000: default/client-6d4b9c7f5-abcde:43210 (ID:25000) -> default/server-7f8d9b6c4-fghij:8080 (ID:25001) policy-verdict:L3-L4 EGRESS ALLOWED (TCP Flags: SYN)\n";
+
+fn response(json: &str) -> flowscope_proto::observer::GetFlowsResponse {
+    serde_json::from_str(json).unwrap()
+}
+
+#[test]
+fn default_field_mask_and_its_hubble_switch() {
+    use flowscope_tests::fake_observer::{FakeObserver, Script};
+    let fake = FakeObserver::start(Script {
+        flows: vec![response(POLICY_LINE), response(LOST_LINE)],
+        ..Default::default()
+    });
+    let server = fake.server_arg();
+    let home = temp_dir("mask");
+    let observe = |extra: &[&str]| -> String {
+        let mut args = vec!["observe", "--server", &server];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = run(&home, &args);
+        assert!(ok, "{extra:?}: {err}");
+        out
+    };
+    let mask = |i: usize| fake.requests()[i].field_mask.clone().map(|m| m.paths);
+
+    // flowctl's default: Hubble's mask plus the two fields policy-verdict lines need.
+    let out = observe(&[]);
+    let paths = mask(0).expect("a mask by default");
+    let mut expected = flowscope_cli::request::default_field_mask();
+    expected.extend([
+        "traffic_direction".to_string(),
+        "policy_match_type".to_string(),
+    ]);
+    assert_eq!(paths, expected);
+    assert_eq!(out, format!("{POLICY_COMPACT}{LOST_COMPACT}\n"));
+
+    // Hubble's own default: no mask at all, and the very same bytes as hubble prints.
+    let out = observe(&["--use-default-field-masks=false"]);
+    assert_eq!(mask(1), None);
+    assert_eq!(out, format!("{POLICY_COMPACT}{LOST_COMPACT}\n"));
+
+    // pflag bool syntax: a bare flag is true, strconv.ParseBool spellings are accepted.
+    observe(&["--use-default-field-masks"]);
+    assert_eq!(mask(2).map(|p| p.len()), Some(expected.len()));
+    observe(&["--use-default-field-masks=F"]);
+    assert_eq!(mask(3), None);
+    // JSON output never gets the default mask.
+    observe(&["-o", "jsonpb"]);
+    assert_eq!(mask(4), None);
+
+    let (ok, _, err) = run(
+        &home,
+        &["observe", "--server", &server, "--field-mask", "time"],
+    );
+    assert!(!ok);
+    assert!(
+        err.contains("compact output format is not compatible with custom field mask"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
