@@ -282,3 +282,39 @@ fn default_field_mask_and_its_hubble_switch() {
     );
     let _ = std::fs::remove_dir_all(&home);
 }
+
+#[test]
+fn filter_values_are_accepted_and_rejected_as_hubble_does() {
+    let home = temp_dir("values");
+    let raw = |args: &[&str]| -> (bool, String, String) {
+        let mut all = vec!["observe", "--print-raw-filters"];
+        all.extend_from_slice(args);
+        run(&home, &all)
+    };
+    for rejected in [
+        &["--verdict", "dropped"][..],
+        &["--drop-reason-desc", "policy_denied"],
+        &["--identity", "unknown"],
+        &["--type", "DROP"],
+        &["--type", "drop:POLICY_DENIED"],
+    ] {
+        let (ok, out, err) = raw(rejected);
+        assert!(!ok, "{rejected:?} accepted: {out}");
+        assert!(err.contains(&format!("invalid {}", rejected[0])), "{err}");
+    }
+    for (accepted, json) in [
+        (&["--verdict", "DROPPED"][..], r#"{"verdict":["DROPPED"]}"#),
+        (&["--to-port", "http"], r#"{"destination_port":["http"]}"#),
+        (&["--ip-version", "v5"], r#"{"ip_version":["IP_NOT_USED"]}"#),
+        (&["--from-identity", "0x10"], r#"{"source_identity":[16]}"#),
+        (
+            &["-t", "drop:133"],
+            r#"{"event_type":[{"type":1,"match_sub_type":true,"sub_type":133}]}"#,
+        ),
+    ] {
+        let (ok, out, err) = raw(accepted);
+        assert!(ok, "{accepted:?}: {err}");
+        assert_eq!(out, format!("allowlist:\n    - '{json}'\n"), "{accepted:?}");
+    }
+    let _ = std::fs::remove_dir_all(&home);
+}

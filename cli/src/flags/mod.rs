@@ -80,7 +80,8 @@ pub struct FilterFlags {
     pub tcp_flags: Vec<String>,
 
     /// Filter by event type TYPE[:SUBTYPE]: drop, debug, capture, trace, policy-verdict,
-    /// trace-sock, l7, agent or a number; e.g. trace:to-endpoint, drop:POLICY_DENIED
+    /// trace-sock, recorder, l7, agent or a number; sub-types by name for trace and agent,
+    /// else by number; e.g. trace:to-endpoint, drop:133
     #[arg(short = 't', long = "type", value_name = "TYPE[:SUBTYPE]")]
     pub event_type: Vec<String>,
 
