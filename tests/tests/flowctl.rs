@@ -318,3 +318,332 @@ fn filter_values_are_accepted_and_rejected_as_hubble_does() {
     }
     let _ = std::fs::remove_dir_all(&home);
 }
+
+/// A policy-verdict flow allowed by a named policy, for --print-policy-names.
+fn policy_response_with_names() -> flowscope_proto::observer::GetFlowsResponse {
+    let mut resp = response(POLICY_LINE);
+    if let Some(flowscope_proto::observer::get_flows_response::ResponseTypes::Flow(f)) =
+        resp.response_types.as_mut()
+    {
+        f.egress_allowed_by = vec![
+            flowscope_proto::flow::Policy {
+                name: "allow-egress".into(),
+                namespace: "default".into(),
+                kind: "CiliumNetworkPolicy".into(),
+                ..Default::default()
+            },
+            flowscope_proto::flow::Policy {
+                name: "nameless-kind".into(),
+                ..Default::default()
+            },
+        ];
+    }
+    resp
+}
+
+#[test]
+fn hubble_environment_and_config_file_choose_the_server_and_filters() {
+    use flowscope_tests::fake_observer::{FakeObserver, Script};
+    let fake = FakeObserver::start(Script {
+        flows: vec![response(POLICY_LINE)],
+        ..Default::default()
+    });
+    let home = temp_dir("env");
+    let addr = fake.server_arg();
+    let bogus = "127.0.0.1:1";
+
+    // HUBBLE_SERVER replaces --server.
+    let (ok, out, err) = run_env(&home, &["observe"], &[("HUBBLE_SERVER", &addr)]);
+    assert!(ok, "{err}");
+    assert_eq!(out, POLICY_COMPACT);
+
+    // The default config file: keys named as the flags.
+    let dir = home.join(".config/hubble");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!("server: {addr}\nallowlist:\n  - '{{\"verdict\":[\"FORWARDED\"]}}'\n"),
+    )
+    .unwrap();
+    let (ok, out, err) = run(&home, &["observe"]);
+    assert!(ok, "{err}");
+    assert_eq!(out, POLICY_COMPACT);
+    let last = fake.requests().pop().unwrap();
+    assert_eq!(last.whitelist.len(), 1, "allowlist from the config file");
+
+    // Precedence: command line > HUBBLE_* > config file.
+    let (ok, _, _) = run_env(&home, &["observe"], &[("HUBBLE_SERVER", bogus)]);
+    assert!(!ok, "the environment beats the file");
+    let (ok, _, err) = run_env(
+        &home,
+        &["observe", "--server", &addr],
+        &[("HUBBLE_SERVER", bogus)],
+    );
+    assert!(ok, "the flag beats the environment: {err}");
+    // HUBBLE_ALLOWLIST beats the file's allowlist; --allowlist beats both.
+    run_env(
+        &home,
+        &["observe"],
+        &[("HUBBLE_ALLOWLIST", r#"{"verdict":["DROPPED"]}"#)],
+    );
+    let req = fake.requests().pop().unwrap();
+    assert_eq!(req.whitelist[0].verdict, vec![2], "{req:?}");
+    run(
+        &home,
+        &["observe", "--allowlist", r#"{"source_pod":["x/"]}"#],
+    );
+    let req = fake.requests().pop().unwrap();
+    assert_eq!(req.whitelist.len(), 1);
+    assert_eq!(req.whitelist[0].source_pod, vec!["x/".to_string()]);
+
+    // --config names another file; HUBBLE_CONFIG does too.
+    let other = home.join("other.yaml");
+    std::fs::write(&other, format!("server: {bogus}\ntimeout: 2s\n")).unwrap();
+    let (ok, _, err) = run(&home, &["--config", other.to_str().unwrap(), "observe"]);
+    assert!(!ok && err.contains(bogus), "{err}");
+    let (ok, out, _) = run_env(
+        &home,
+        &["config", "get", "timeout"],
+        &[("HUBBLE_CONFIG", other.to_str().unwrap())],
+    );
+    assert!(ok);
+    assert_eq!(out, "2s\n");
+
+    // HUBBLE_TIMEOUT bounds the dial like --timeout.
+    let silent = SilentServer::start();
+    let silent_addr = format!("127.0.0.1:{}", silent.port);
+    let started = std::time::Instant::now();
+    let (ok, _, err) = run_env(
+        &home,
+        &["observe", "-f", "--server", &silent_addr],
+        &[("HUBBLE_TIMEOUT", "1s")],
+    );
+    assert!(!ok && err.contains("no answer within 1s"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(20));
+
+    // A value of the wrong type is an error naming the flag and where it came from.
+    let (ok, _, err) = run_env(&home, &["observe"], &[("HUBBLE_DEBUG", "maybe")]);
+    assert!(
+        !ok && err.contains("\"--debug\" flag (environment)"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn config_subcommand_views_sets_and_resets_the_file() {
+    let home = temp_dir("config");
+    let file = home.join(".config/hubble/config.yaml");
+    let (ok, out, err) = run(&home, &["config", "view"]);
+    assert!(ok, "{err}");
+    assert!(out.starts_with("basic-auth-password: \"\"\n"), "{out}");
+    assert!(
+        out.contains("\nserver: localhost:4244\ntimeout: 5s\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("\nconfig: {}\n", file.display())),
+        "{out}"
+    );
+
+    assert!(run(&home, &["config", "set", "server", "unix:/run/hubble.sock"]).0);
+    assert!(run(&home, &["config", "set", "request-timeout", "1m"]).0);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "request-timeout: 1m0s\nserver: unix:/run/hubble.sock\n"
+    );
+    assert_eq!(
+        run(&home, &["config", "get", "server"]).1,
+        "unix:/run/hubble.sock\n"
+    );
+    assert_eq!(
+        run_env(
+            &home,
+            &["config", "get", "server"],
+            &[("HUBBLE_SERVER", "x:1")]
+        )
+        .1,
+        "x:1\n",
+        "get shows the merged value"
+    );
+    let (ok, _, err) = run(&home, &["config", "set", "debug", "perhaps"]);
+    assert!(!ok && err.contains("expected type=bool"), "{err}");
+    let (ok, _, err) = run(&home, &["config", "get", "nope"]);
+    assert!(!ok && err.contains("unknown key: nope"), "{err}");
+
+    assert!(run(&home, &["config", "reset", "server"]).0);
+    assert_eq!(
+        run(&home, &["config", "get", "server"]).1,
+        "localhost:4244\n"
+    );
+    assert!(run(&home, &["config", "reset"]).0);
+    assert_eq!(run(&home, &["config", "get", "request-timeout"]).1, "12s\n");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn list_and_version_commands() {
+    use flowscope_proto::observer::{GetNamespacesResponse, Namespace};
+    use flowscope_tests::fake_observer::{FakeObserver, Script};
+    let fake = FakeObserver::start(Script {
+        namespaces: Some(GetNamespacesResponse {
+            namespaces: vec![
+                Namespace {
+                    cluster: "default".into(),
+                    namespace: "default".into(),
+                },
+                Namespace {
+                    cluster: "default".into(),
+                    namespace: "kube-system".into(),
+                },
+            ],
+        }),
+        ..Default::default()
+    });
+    let home = temp_dir("list");
+    let server = fake.server_arg();
+    let (ok, out, err) = run(&home, &["list", "namespaces", "--server", &server]);
+    assert!(ok, "{err}");
+    assert_eq!(out, "NAMESPACE\ndefault\nkube-system\n");
+    let (_, out, _) = run(
+        &home,
+        &["list", "namespaces", "-o", "wide", "--server", &server],
+    );
+    assert_eq!(
+        out,
+        "NAMESPACE     CLUSTER\ndefault       default\nkube-system   default\n"
+    );
+    let (_, out, _) = run(
+        &home,
+        &["--server", &server, "list", "namespaces", "-o", "json"],
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(parsed[1]["namespace"], "kube-system");
+
+    // A node (not a relay) answers GetNodes with Unimplemented; hubble prints the status.
+    let (ok, _, err) = run(&home, &["list", "nodes", "--server", &server]);
+    assert!(!ok);
+    assert!(
+        err.contains(
+            "rpc error: code = Unimplemented desc = GetNodes is only implemented by a relay"
+        ),
+        "{err}"
+    );
+
+    let (ok, out, _) = run(&home, &["version"]);
+    assert!(ok);
+    assert!(
+        out.starts_with(&format!(
+            "flowctl v{} compiled with",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{out}"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn colors_policy_names_aliases_and_pflag_syntax() {
+    use flowscope_tests::fake_observer::{FakeObserver, Script};
+    let fake = FakeObserver::start(Script {
+        flows: vec![policy_response_with_names()],
+        ..Default::default()
+    });
+    let home = temp_dir("color");
+    let server = fake.server_arg();
+    let observe = |extra: &[&str]| -> String {
+        let mut args = vec!["observe", "--server", &server];
+        args.extend_from_slice(extra);
+        let (ok, out, err) = run(&home, &args);
+        assert!(ok, "{extra:?}: {err}");
+        out
+    };
+    // A pipe is no terminal: auto means no colour.
+    assert_eq!(observe(&[]), POLICY_COMPACT);
+    assert_eq!(observe(&["--color", "never"]), POLICY_COMPACT);
+    assert_eq!(
+        observe(&["--color", "always"]),
+        "Aug 23 15:43:28.000: \u{1b}[36mdefault/client-6d4b9c7f5-abcde:43210\u{1b}[0m \
+         \u{1b}[35m(ID:25000)\u{1b}[0m -> \u{1b}[36mdefault/server-7f8d9b6c4-fghij:8080\u{1b}[0m \
+         \u{1b}[35m(ID:25001)\u{1b}[0m policy-verdict:L3-L4 EGRESS \u{1b}[32mALLOWED\u{1b}[0m \
+         (TCP Flags: SYN)\n"
+    );
+    // The table is never coloured.
+    assert!(!observe(&["--color", "always", "-o", "table"]).contains('\u{1b}'));
+    assert_eq!(
+        observe(&["--print-policy-names"]),
+        POLICY_COMPACT.replace("ALLOWED", "ALLOWED BY allow-egress (CiliumNetworkPolicy)")
+    );
+    // `observe flows` is `observe`; pflag bools and numbers; --numeric / --ip-translation.
+    assert_eq!(
+        run(&home, &["observe", "flows", "--server", &server]).1,
+        POLICY_COMPACT
+    );
+    let numeric = observe(&["--ip-translation=false", "--last", "0x14"]);
+    assert!(
+        numeric.contains(": 10.244.0.5:43210 (ID:25000) -> 10.244.1.7:8080"),
+        "{numeric}"
+    );
+    assert_eq!(observe(&["--numeric=true"]), numeric);
+    assert_eq!(fake.requests().last().unwrap().number, 20);
+    assert_eq!(
+        observe(&["--print-node-name=false", "-f=false"]),
+        POLICY_COMPACT
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn unix_targets_with_one_slash() {
+    let flowd = flowscope_tests::Flowd::start(flowscope_tests::FlowdOptions::default());
+    let home = temp_dir("unix");
+    let one_slash = format!("unix:{}", flowd.grpc_socket.display());
+    let (ok, _, err) = run(&home, &["status", "--server", &one_slash]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = run(&home, &["list", "namespaces", "--server", &one_slash]);
+    assert!(ok, "{err}");
+    let _ = std::fs::remove_dir_all(&home);
+}
+
+#[test]
+fn time_formats_by_name_and_go_layout() {
+    let home = temp_dir("timefmt");
+    let file = home.join("flows.json");
+    std::fs::write(&file, format!("{POLICY_LINE}\n")).unwrap();
+    let file = file.to_str().unwrap();
+    let first_field = |format: &str| -> String {
+        let (ok, out, err) = run(
+            &home,
+            &["observe", "--input-file", file, "--time-format", format],
+        );
+        assert!(ok, "{format}: {err}");
+        out.split(": ").next().unwrap().to_string()
+    };
+    assert_eq!(first_field("StampMilli"), "Aug 23 15:43:28.000");
+    assert_eq!(first_field("RFC3339"), "2023-08-23T15:43:28Z");
+    assert_eq!(first_field("rfc1123z"), "Wed, 23 Aug 2023 15:43:28 +0000");
+    // Hubble's FormatNameToLayout: an unknown name is StampMilli.
+    assert_eq!(first_field("rfc3339mili"), "Aug 23 15:43:28.000");
+    // A Go layout (flowctl extension).
+    assert_eq!(first_field("2006-01-02 15:04:05"), "2023-08-23 15:43:28");
+    assert_eq!(
+        run(
+            &home,
+            &[
+                "observe",
+                "--input-file",
+                file,
+                "--time-format",
+                "Mon Jan _2 15:04:05 MST 2006",
+                "-o",
+                "dict"
+            ]
+        )
+        .1
+        .lines()
+        .next()
+        .unwrap(),
+        "  TIMESTAMP: Wed Aug 23 15:43:28 UTC 2023"
+    );
+    let _ = std::fs::remove_dir_all(&home);
+}

@@ -288,7 +288,9 @@ pub struct FilterFlags {
     pub denylist: Vec<String>,
 
     /// Print the whitelist and blacklist filters the flags produce, and exit
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = crate::goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     pub print_raw_filters: bool,
 }
 
@@ -438,6 +440,21 @@ pub fn filters_from_matches(m: &ArgMatches) -> Result<Filters, FlagError> {
             .extend(raw::parse_raw_filters("denylist", &raw)?);
     }
     Ok(filters)
+}
+
+/// Parses `--allowlist` / `--denylist` values that did not come from the command line
+/// (`HUBBLE_ALLOWLIST`, the config file), with the same strict checks.
+pub fn raw_filters(flag: &'static str, values: &[String]) -> Result<Vec<FlowFilter>, FlagError> {
+    let mut out = Vec::new();
+    for raw in values {
+        out.extend(raw::parse_raw_filters(flag, raw)?);
+    }
+    Ok(out)
+}
+
+/// Whether `--allowlist` / `--denylist` (`id`) was given on the command line.
+pub fn raw_filter_given(m: &ArgMatches, id: &str) -> bool {
+    !indexed_values(m, id).is_empty()
 }
 
 /// The clap command that [`parse_filter_line`] runs: just [`FilterFlags`], no binary name.
