@@ -12,7 +12,9 @@ use std::collections::VecDeque;
 use std::io::BufRead;
 
 use flowscope_filter::FlowFilters;
+use flowscope_proto::flow::Flow;
 use flowscope_proto::observer::GetFlowsResponse;
+use flowscope_proto::observer::get_flows_response::ResponseTypes;
 use flowscope_proto::types::Timestamp;
 
 /// Hubble's `bufio.Scanner` limit.
@@ -28,6 +30,17 @@ pub enum InputError {
     Io(#[from] std::io::Error),
     #[error("--last is limited to {MAX_LAST} for input files")]
     LastTooLarge,
+}
+
+/// Hubble's offline filtering: `IOReaderObserver` hands the filters `res.GetFlow()`, which
+/// for a lost event (or any non-flow line) is a nil `*Flow`, whose getters all return zero
+/// values. So such a line is filtered exactly as an empty Flow: `-t drop` or `--verdict`
+/// drop it, `--not -t drop` keeps it (unlike the server, where lost events skip filters).
+fn matches(filters: &FlowFilters, resp: &GetFlowsResponse) -> bool {
+    match &resp.response_types {
+        Some(ResponseTypes::Flow(flow)) => filters.matches_flow(flow),
+        _ => filters.matches_flow(&Flow::default()),
+    }
 }
 
 /// What to keep from the file.
@@ -93,7 +106,7 @@ pub fn read_responses<R: BufRead>(
         if before(sel.since) || after(sel.until) {
             continue;
         }
-        if !filters.matches_response(&resp) {
+        if !matches(filters, &resp) {
             continue;
         }
         match sel.last {
@@ -208,6 +221,29 @@ mod tests {
             run(Selection::default(), dropped).0,
             ["b"],
             "lost events fail --verdict"
+        );
+    }
+
+    #[test]
+    fn lost_events_are_filtered_as_an_empty_flow() {
+        use flowscope_proto::flow::EventTypeFilter;
+        let drop_type = FlowFilter {
+            event_type: vec![EventTypeFilter {
+                r#type: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let only_drops = FlowFilters::new(std::slice::from_ref(&drop_type), &[]).expect("filter");
+        assert!(
+            run(Selection::default(), only_drops).0.is_empty(),
+            "-t drop"
+        );
+        let no_drops = FlowFilters::new(&[], &[drop_type]).expect("filter");
+        assert_eq!(
+            run(Selection::default(), no_drops).0,
+            ["a", "b", "lost", "c"],
+            "--not -t drop keeps them"
         );
     }
 

@@ -1,76 +1,151 @@
-//! flowctl: observe flows from a Hubble-compatible Observer API.
+//! flowctl: observe flows from a Hubble-compatible Observer API, with `hubble`'s
+//! commands, flags, environment variables and config file.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use flowscope_cli::client::{self, REQUEST_TIMEOUT};
 use flowscope_cli::flags::{self, FilterFlags};
-use flowscope_cli::input;
+use flowscope_cli::list::{self, ListFormat};
+use flowscope_cli::printer::color::ColorMode;
 use flowscope_cli::printer::{OutputFormat, Printer, PrinterOptions, TimeFormat, TimeZone};
 use flowscope_cli::request::{self, DEFAULT_FIELD_MASK, SelectorFlags};
-use flowscope_proto::observer::ServerStatusRequest;
+use flowscope_cli::settings::{self, GlobalFlags, Settings};
+use flowscope_cli::{client, config_command, goflags, input};
+use flowscope_proto::observer::{GetNamespacesRequest, GetNodesRequest, ServerStatusRequest};
 use tokio_stream::StreamExt;
 
 /// Observe flows from flowd, Hubble or Hubble Relay.
 #[derive(Parser, Debug)]
 #[command(name = "flowctl", version)]
 struct Cli {
+    #[command(flatten)]
+    global: GlobalFlags,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Observe flows (history and/or live).
-    Observe(Box<ObserveArgs>),
+    /// Observe flows (history and/or live); `observe flows` is the same command.
+    Observe(Box<ObserveCmd>),
     /// Health check and server status.
-    Status(ServerArgs),
+    Status,
+    /// List namespaces or nodes.
+    #[command(subcommand)]
+    List(ListCmd),
+    /// Modify or view the config file (hubble's config.yaml).
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// Display detailed version information.
+    Version,
 }
 
-#[derive(Args, Debug, Clone)]
-struct ServerArgs {
-    /// Observer API address: host:port or unix:///path.
-    #[arg(
-        long,
-        env = "FLOWCTL_SERVER",
-        default_value = "localhost:4244",
-        global = true
-    )]
-    server: String,
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+struct ObserveCmd {
+    #[command(subcommand)]
+    sub: Option<ObserveSub>,
+    #[command(flatten)]
+    args: ObserveArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum ObserveSub {
+    /// Observe flows (the same as `observe`).
+    Flows(Box<ObserveArgs>),
+}
+
+#[derive(Subcommand, Debug)]
+enum ListCmd {
+    /// List namespaces with recent flows.
+    Namespaces {
+        /// Output format: table, wide or json
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: ListFormat,
+    },
+    /// List Hubble nodes (served by a relay only).
+    #[command(alias = "node")]
+    Nodes {
+        /// Output format: table, wide or json
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: ListFormat,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCmd {
+    /// Display merged configuration settings.
+    View,
+    /// Get an individual value (all of them without KEY).
+    Get { key: Option<String> },
+    /// Set an individual value in the config file (the default without VALUE).
+    Set { key: String, value: Option<String> },
+    /// Reset one or all values in the config file to their default.
+    Reset { key: Option<String> },
 }
 
 #[derive(Args, Debug)]
 struct ObserveArgs {
     #[command(flatten)]
-    server: ServerArgs,
-    #[command(flatten)]
     selector: SelectorFlags,
     #[command(flatten)]
     filters: FilterFlags,
-    /// Output format.
+    /// Output format: compact, dict, json, jsonpb or table.
     #[arg(short = 'o', long = "output", value_enum, default_value = "compact")]
     output: OutputFormat,
     /// Print the node name of each flow.
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     print_node_name: bool,
-    /// Time format for compact, dict and table output.
+    /// Print the names of the policies behind policy verdicts.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    print_policy_names: bool,
+    /// Time format for compact, dict and table output: StampMilli, YearMonthDay,
+    /// YearMonthDayHour, YearMonthDayHourMinute, RFC3339, RFC3339Milli, RFC3339Micro,
+    /// RFC3339Nano or RFC1123Z (anything else is StampMilli, as in Hubble).
     #[arg(long, default_value = "StampMilli")]
     time_format: String,
-    /// Show IP addresses instead of pod names.
-    #[arg(long)]
+    /// Display all information in numeric form (IP addresses instead of names).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     numeric: bool,
-    /// Flow fields to request (json/jsonpb output only).
+    /// Translate IP addresses to logical names such as pod name, FQDN, ...
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true",
+          default_missing_value = "true", value_parser = goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    ip_translation: bool,
+    /// Colorize compact and dict output: auto, always or never.
+    #[arg(long, value_enum, default_value = "auto")]
+    color: ColorMode,
+    /// Silently ignore errors and warnings (node status events, unreadable lines).
+    #[arg(short = 's', long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
+    silent_errors: bool,
+    /// Comma-separated flow fields to request (json/jsonpb output only).
     #[arg(long, value_delimiter = ',')]
     field_mask: Vec<String>,
     /// Read flows from a file of jsonpb lines (`-` for stdin) instead of a server; the
     /// same filters and selectors apply (no selector: every line).
     #[arg(long, value_name = "FILE")]
     input_file: Option<String>,
-    /// Send the default field mask for compact/dict/table output.
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    /// Request only the fields that compact, dict and table output show (Hubble's default
+    /// mask plus traffic_direction and policy_match_type); =false requests whole flows
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "true",
+          default_missing_value = "true", value_parser = goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     use_default_field_masks: bool,
+}
+
+/// An environment variable, ignoring empty ones as viper does.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -80,16 +155,7 @@ async fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => e.exit(),
     };
-    let result = match cli.command {
-        Command::Observe(args) => {
-            let sub = matches
-                .subcommand_matches("observe")
-                .cloned()
-                .unwrap_or_default();
-            observe(*args, &sub).await
-        }
-        Command::Status(args) => status(&args.server).await,
-    };
+    let result = run(cli, &matches).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -105,8 +171,116 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> {
-    let filters = flags::filters_from_matches(matches)?;
+async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
+    let settings = Settings::resolve(&cli.global, env)?;
+    match cli.command {
+        Command::Observe(cmd) => {
+            let observe_matches = matches
+                .subcommand_matches("observe")
+                .cloned()
+                .unwrap_or_default();
+            match cmd.sub {
+                Some(ObserveSub::Flows(args)) => {
+                    let sub = observe_matches
+                        .subcommand_matches("flows")
+                        .cloned()
+                        .unwrap_or_default();
+                    observe(*args, &sub, &settings).await
+                }
+                None => observe(cmd.args, &observe_matches, &settings).await,
+            }
+        }
+        Command::Status => status(&settings).await,
+        Command::List(what) => list_command(what, &settings).await,
+        Command::Config(cmd) => config(cmd, &settings),
+        Command::Version => {
+            println!(
+                "flowctl v{} compiled with Rust on {}/{}",
+                env!("CARGO_PKG_VERSION"),
+                std::env::consts::OS,
+                go_arch(std::env::consts::ARCH)
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Go's GOARCH name for a Rust target architecture.
+fn go_arch(arch: &str) -> &str {
+    match arch {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+fn config(cmd: ConfigCmd, settings: &Settings) -> anyhow::Result<()> {
+    let path = &settings.config_path;
+    match cmd {
+        ConfigCmd::View | ConfigCmd::Get { key: None } => {
+            print!("{}", config_command::view(settings));
+        }
+        ConfigCmd::Get { key: Some(key) } => print!("{}", config_command::get(settings, &key)?),
+        ConfigCmd::Set { key, value } => {
+            config_command::set(path, &key, value.as_deref().unwrap_or(""))?;
+        }
+        ConfigCmd::Reset { key } => config_command::reset(path, key.as_deref())?,
+    }
+    Ok(())
+}
+
+/// A gRPC error as Go's `status.Error` prints it, which is what hubble shows.
+fn rpc_error(s: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("rpc error: code = {:?} desc = {}", s.code(), s.message())
+}
+
+async fn list_command(what: ListCmd, settings: &Settings) -> anyhow::Result<()> {
+    settings.check_supported()?;
+    let server = settings.server();
+    let mut client = client::connect_with_timeout(&server, settings.timeout()).await?;
+    let deadline = settings.request_timeout();
+    let text = match what {
+        ListCmd::Namespaces { output } => {
+            let call = client.get_namespaces(GetNamespacesRequest {});
+            let resp = tokio::time::timeout(deadline, call)
+                .await
+                .context("GetNamespaces timed out")?
+                .map_err(rpc_error)?
+                .into_inner();
+            list::namespaces(&resp.namespaces, output)
+        }
+        ListCmd::Nodes { output } => {
+            let call = client.get_nodes(GetNodesRequest {});
+            let resp = tokio::time::timeout(deadline, call)
+                .await
+                .context("GetNodes timed out")?
+                .map_err(rpc_error)?
+                .into_inner();
+            list::nodes(&resp.nodes, output)
+        }
+    };
+    print!("{text}");
+    Ok(())
+}
+
+async fn observe(
+    args: ObserveArgs,
+    matches: &ArgMatches,
+    settings: &Settings,
+) -> anyhow::Result<()> {
+    let mut filters = flags::filters_from_matches(matches)?;
+    // Hubble binds these two flags to viper: HUBBLE_ALLOWLIST or the config file apply
+    // when the flag is not on the command line.
+    for (id, list) in [
+        ("allowlist", &mut filters.whitelist),
+        ("denylist", &mut filters.blacklist),
+    ] {
+        if !flags::raw_filter_given(matches, id) {
+            let values = settings::raw_filters(id, &settings.file, env);
+            list.extend(flags::raw_filters(id, &values)?);
+        }
+    }
     if args.filters.print_raw_filters {
         print!("{}", flags::raw_filters_yaml(&filters));
         return Ok(());
@@ -116,7 +290,10 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
     }
     let json = matches!(args.output, OutputFormat::Json | OutputFormat::Jsonpb);
     if !args.field_mask.is_empty() && !json {
-        bail!("--field-mask can only be used with json or jsonpb output");
+        bail!(
+            "{} output format is not compatible with custom field mask",
+            output_name(args.output)
+        );
     }
     let mask = if !args.field_mask.is_empty() {
         Some(args.field_mask.clone())
@@ -133,31 +310,26 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
     } else {
         None
     };
-    let time_format: TimeFormat = args
-        .time_format
-        .parse()
-        .map_err(|e| anyhow::anyhow!("invalid --time-format: {e}"))?;
+    let opts = printer_options(&args, settings);
     if let Some(path) = &args.input_file {
-        return observe_file(path, &args, filters, time_format);
+        return observe_file(path, &args, filters, opts);
     }
     let req = request::build_request(&args.selector, filters, mask, chrono::Utc::now())?;
 
-    let mut client = client::connect(&args.server.server).await?;
-    let stream = client
-        .get_flows(req)
-        .await
+    settings.check_supported()?;
+    let server = settings.server();
+    let dial = settings.timeout();
+    let mut client = client::connect_with_timeout(&server, dial).await?;
+    let stream = client::first_answer(&server, dial, client.get_flows(req))
+        .await?
         .map_err(status_error)?
         .into_inner();
-    let opts = PrinterOptions {
-        format: args.output,
-        print_node_name: args.print_node_name,
-        time_format,
-        numeric: args.numeric,
-        time_zone: TimeZone::Utc,
-        debug: false,
-    };
     let stdout = std::io::stdout();
-    let mut printer = Printer::with_stderr(opts, BufWriter::new(stdout.lock()), std::io::stderr());
+    let mut printer = Printer::with_stderr(
+        opts,
+        BufWriter::new(stdout.lock()),
+        error_writer(args.silent_errors),
+    );
     let follow = args.selector.follow;
     tokio::pin!(stream);
     loop {
@@ -186,12 +358,38 @@ async fn observe(args: ObserveArgs, matches: &ArgMatches) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The printer options of `observe`'s formatting flags.
+fn printer_options(args: &ObserveArgs, settings: &Settings) -> PrinterOptions {
+    let colorable = matches!(args.output, OutputFormat::Compact | OutputFormat::Dict);
+    PrinterOptions {
+        format: args.output,
+        print_node_name: args.print_node_name,
+        // Hubble's FormatNameToLayout: an unknown name is StampMilli, not an error.
+        time_format: TimeFormat::from_name_lenient(&args.time_format),
+        // --numeric turns IP translation off, as in Hubble.
+        numeric: args.numeric || !args.ip_translation,
+        time_zone: TimeZone::Utc,
+        debug: settings.debug(),
+        color: colorable && args.color.enabled(std::io::stdout().is_terminal()),
+        policy_names: args.print_policy_names,
+    }
+}
+
+/// Where node-status events and warnings go: stderr, or nowhere with `-s`.
+fn error_writer(silent: bool) -> Box<dyn Write> {
+    if silent {
+        Box::new(std::io::sink())
+    } else {
+        Box::new(std::io::stderr())
+    }
+}
+
 /// Offline mode: filter and print a jsonpb file with the server's filter engine.
 fn observe_file(
     path: &str,
     args: &ObserveArgs,
     filters: flags::Filters,
-    time_format: TimeFormat,
+    opts: PrinterOptions,
 ) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     let sel = &args.selector;
@@ -208,16 +406,10 @@ fn observe_file(
         until: time(&sel.until)?,
     };
     let engine = flowscope_filter::FlowFilters::new(&filters.whitelist, &filters.blacklist)?;
-    let opts = PrinterOptions {
-        format: args.output,
-        print_node_name: args.print_node_name,
-        time_format,
-        numeric: args.numeric,
-        time_zone: TimeZone::Utc,
-        debug: false,
-    };
     let stdout = std::io::stdout();
-    let mut printer = Printer::with_stderr(opts, BufWriter::new(stdout.lock()), std::io::stderr());
+    let silent = args.silent_errors;
+    let mut printer =
+        Printer::with_stderr(opts, BufWriter::new(stdout.lock()), error_writer(silent));
     let reader: Box<dyn std::io::BufRead> = if path == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -229,17 +421,23 @@ fn observe_file(
         &selection,
         &engine,
         |resp| printer.write(resp),
-        |w| eprintln!("flowctl: warning: {w}"),
+        |w| {
+            if !silent {
+                eprintln!("flowctl: warning: {w}");
+            }
+        },
     )?;
     printer.finish()?;
     Ok(())
 }
 
-async fn status(server: &str) -> anyhow::Result<()> {
-    let channel = client::channel(server).await?;
+async fn status(settings: &Settings) -> anyhow::Result<()> {
+    settings.check_supported()?;
+    let server = settings.server();
+    let channel = client::channel_with_timeout(&server, settings.timeout()).await?;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let check = tokio::time::timeout(
-        REQUEST_TIMEOUT,
+        settings.request_timeout(),
         health.check(tonic_health::pb::HealthCheckRequest {
             service: "hubble.server.Observer".to_string(),
         }),
@@ -261,7 +459,7 @@ async fn status(server: &str) -> anyhow::Result<()> {
     }
     let mut observer = flowscope_proto::observer::observer_client::ObserverClient::new(channel);
     let st = tokio::time::timeout(
-        REQUEST_TIMEOUT,
+        settings.request_timeout(),
         observer.server_status(ServerStatusRequest {}),
     )
     .await
@@ -297,6 +495,17 @@ async fn status(server: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The `-o` value as Hubble names it in messages.
+fn output_name(format: OutputFormat) -> &'static str {
+    match format {
+        OutputFormat::Compact => "compact",
+        OutputFormat::Dict => "dict",
+        OutputFormat::Json => "json",
+        OutputFormat::Jsonpb => "jsonpb",
+        OutputFormat::Table => "table",
+    }
 }
 
 fn thousands(n: u64) -> String {

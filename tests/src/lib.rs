@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used)] // test support: failing loudly is the point
 
+pub mod fake_observer;
 pub mod netns;
 pub mod tmux;
 
@@ -207,11 +208,10 @@ impl Flowd {
 
     /// Runs `flowctl` with `args` against this flowd.
     pub fn flowctl(&self, args: &[&str]) -> Output {
-        Command::new(bin("flowctl"))
+        flowctl_command(&self.dir)
             .args(args)
             .arg("--server")
             .arg(self.server_arg())
-            .env("TZ", "UTC")
             .output()
             .unwrap()
     }
@@ -221,6 +221,50 @@ impl Drop for Flowd {
     fn drop(&mut self) {
         terminate(&mut self.child, Duration::from_secs(5));
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A `flowctl` command isolated from the caller's environment: no `HUBBLE_*` or
+/// `FLOWCTL_*` variables, `home` as the home and config directory (so no user config file
+/// is read), UTC, and colours left to the flags.
+pub fn flowctl_command(home: &std::path::Path) -> Command {
+    let mut cmd = Command::new(bin("flowctl"));
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("HUBBLE_") || k.starts_with("FLOWCTL_") || k == "NO_COLOR" {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("TZ", "UTC")
+        .current_dir(home);
+    cmd
+}
+
+/// A fresh empty directory under the system temp dir, for one test.
+pub fn temp_dir(name: &str) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("flowscope-{name}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Waits up to `limit` for `child` to exit; on time-out it is ended (by its pid) and
+/// `None` is returned. The output is collected either way.
+pub fn wait_bounded(mut child: Child, limit: Duration) -> (Option<Output>, Duration) {
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return (Some(child.wait_with_output().unwrap()), start.elapsed());
+        }
+        if start.elapsed() > limit {
+            terminate(&mut child, Duration::from_secs(2));
+            return (None, start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

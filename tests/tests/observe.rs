@@ -309,7 +309,7 @@ fn every_filter_flag_narrows_the_result() {
     assert_eq!(count(&flowd, &[]), 6);
     let cases: &[(&[&str], usize)] = &[
         (&["--verdict", "DROPPED"], 1),
-        (&["--verdict", "forwarded"], 5),
+        (&["--verdict", "FORWARDED"], 5),
         (&["--not", "--verdict", "DROPPED"], 5),
         (&["--identity", "ingress"], 6),
         (&["--from-identity", "ingress"], 2 + 1),

@@ -22,6 +22,7 @@
 //!   cannot be combined").
 
 mod line;
+mod raw;
 mod tracker;
 mod values;
 
@@ -79,7 +80,8 @@ pub struct FilterFlags {
     pub tcp_flags: Vec<String>,
 
     /// Filter by event type TYPE[:SUBTYPE]: drop, debug, capture, trace, policy-verdict,
-    /// trace-sock, l7, agent or a number; e.g. trace:to-endpoint, drop:POLICY_DENIED
+    /// trace-sock, recorder, l7, agent or a number; sub-types by name for trace and agent,
+    /// else by number; e.g. trace:to-endpoint, drop:133
     #[arg(short = 't', long = "type", value_name = "TYPE[:SUBTYPE]")]
     pub event_type: Vec<String>,
 
@@ -286,7 +288,9 @@ pub struct FilterFlags {
     pub denylist: Vec<String>,
 
     /// Print the whitelist and blacklist filters the flags produce, and exit
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = crate::goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     pub print_raw_filters: bool,
 }
 
@@ -337,6 +341,13 @@ pub enum FlagError {
         value: String,
         #[source]
         source: serde_json::Error,
+    },
+    /// `--allowlist` / `--denylist` JSON with a field that FlowFilter does not have.
+    #[error("invalid --{flag} flag: failed to decode '{value}': unknown field \"{field}\"")]
+    UnknownRawField {
+        flag: &'static str,
+        value: String,
+        field: String,
     },
     /// A `--since` / `--until` value (or a [`crate::request::parse_time`] input) that is
     /// neither a duration nor a supported timestamp.
@@ -421,27 +432,29 @@ pub fn filters_from_matches(m: &ArgMatches) -> Result<Filters, FlagError> {
     for (_, raw) in indexed_values(m, "allowlist") {
         filters
             .whitelist
-            .extend(parse_raw_filters("allowlist", &raw)?);
+            .extend(raw::parse_raw_filters("allowlist", &raw)?);
     }
     for (_, raw) in indexed_values(m, "denylist") {
         filters
             .blacklist
-            .extend(parse_raw_filters("denylist", &raw)?);
+            .extend(raw::parse_raw_filters("denylist", &raw)?);
     }
     Ok(filters)
 }
 
-/// Parses one `--allowlist` / `--denylist` value: zero or more FlowFilter JSON objects (as
-/// Go's `json.Decoder` loop accepts, several objects may follow each other).
-fn parse_raw_filters(flag: &'static str, raw: &str) -> Result<Vec<FlowFilter>, FlagError> {
-    serde_json::Deserializer::from_str(raw)
-        .into_iter::<FlowFilter>()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|source| FlagError::RawFilter {
-            flag,
-            value: raw.to_string(),
-            source,
-        })
+/// Parses `--allowlist` / `--denylist` values that did not come from the command line
+/// (`HUBBLE_ALLOWLIST`, the config file), with the same strict checks.
+pub fn raw_filters(flag: &'static str, values: &[String]) -> Result<Vec<FlowFilter>, FlagError> {
+    let mut out = Vec::new();
+    for raw in values {
+        out.extend(raw::parse_raw_filters(flag, raw)?);
+    }
+    Ok(out)
+}
+
+/// Whether `--allowlist` / `--denylist` (`id`) was given on the command line.
+pub fn raw_filter_given(m: &ArgMatches, id: &str) -> bool {
+    !indexed_values(m, id).is_empty()
 }
 
 /// The clap command that [`parse_filter_line`] runs: just [`FilterFlags`], no binary name.

@@ -151,15 +151,15 @@ impl Tracker {
             "snat-ip" => self.both(|f| f.source_ip_xlated.push(v.clone())),
 
             "ipv4" => {
-                let version = values::ip_version("ipv4", "v4")?;
+                let version = values::ip_version("v4");
                 self.both(|f| f.ip_version.push(version));
             }
             "ipv6" => {
-                let version = values::ip_version("ipv6", "v6")?;
+                let version = values::ip_version("v6");
                 self.both(|f| f.ip_version.push(version));
             }
             "ip-version" => {
-                let version = values::ip_version(name, val)?;
+                let version = values::ip_version(val);
                 self.both(|f| f.ip_version.push(version));
             }
 
@@ -184,21 +184,14 @@ impl Tracker {
             "from-service" => self.both(|f| f.source_service.push(v.clone())),
             "to-service" => self.both(|f| f.destination_service.push(v.clone())),
 
-            "port" => {
-                values::port(name, val)?;
-                self.split(
-                    |f| f.source_port.push(v.clone()),
-                    |f| f.destination_port.push(v.clone()),
-                );
-            }
-            "from-port" => {
-                values::port(name, val)?;
-                self.both(|f| f.source_port.push(v.clone()));
-            }
-            "to-port" => {
-                values::port(name, val)?;
-                self.both(|f| f.destination_port.push(v.clone()));
-            }
+            // Ports pass through unchecked, as in Hubble: the filter engine (server or
+            // --input-file) rejects a value that is not a port.
+            "port" => self.split(
+                |f| f.source_port.push(v.clone()),
+                |f| f.destination_port.push(v.clone()),
+            ),
+            "from-port" => self.both(|f| f.source_port.push(v.clone())),
+            "to-port" => self.both(|f| f.destination_port.push(v.clone())),
 
             "trace-id" => self.both(|f| f.trace_id.push(v.clone())),
             "ip-trace-id" => {

@@ -15,21 +15,20 @@ pub(super) fn invalid(flag: &str, value: &str, reason: impl Into<String>) -> Fla
     }
 }
 
-/// `-t` type names (`monitorAPI.MessageTypeNames` plus `trace-sock`).
+/// `-t` type names (`monitorAPI.MessageTypeNames`), matched exactly as Hubble does.
 const EVENT_TYPES: &[(&str, i32)] = &[
     ("drop", 1),
     ("debug", 2),
     ("capture", 3),
     ("trace", 4),
     ("policy-verdict", 5),
+    ("recorder", 6),
     ("trace-sock", 7),
     ("l7", 129),
     ("agent", 130),
 ];
 
-const TYPE_DROP: i32 = 1;
 const TYPE_TRACE: i32 = 4;
-const TYPE_TRACE_SOCK: i32 = 7;
 const TYPE_AGENT: i32 = 130;
 
 /// Trace sub-types: datapath observation points (`event_type.sub_type` of trace flows).
@@ -50,15 +49,8 @@ const TRACE_POINTS: &[(&str, i32)] = &[
     ("to-crypto", 13),
 ];
 
-/// Trace-sock sub-types: socket translation points.
-const XLATE_POINTS: &[(&str, i32)] = &[
-    ("pre-xlate-fwd", 1),
-    ("post-xlate-fwd", 2),
-    ("pre-xlate-rev", 3),
-    ("post-xlate-rev", 4),
-];
-
-/// Agent event sub-types (Hubble's `agentEventSubtypes`).
+/// Agent event sub-types (Hubble's `agentEventSubtypes`; it has no names for the service
+/// events 11 and 12, which take their number).
 const AGENT_SUBTYPES: &[(&str, i32)] = &[
     ("unspecified", 0),
     ("message", 1),
@@ -71,27 +63,28 @@ const AGENT_SUBTYPES: &[(&str, i32)] = &[
     ("endpoint-deleted", 8),
     ("ipcache-upserted", 9),
     ("ipcache-deleted", 10),
-    ("service-upserted", 11),
-    ("service-deleted", 12),
 ];
 
+/// Exact, case-sensitive lookup: Hubble's maps have lower-case keys only.
 fn lookup(table: &[(&str, i32)], name: &str) -> Option<i32> {
-    table
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| *v)
+    table.iter().find(|(n, _)| *n == name).map(|(_, v)| *v)
+}
+
+/// `strconv.ParseUint(s, 10, 32)`: decimal digits only (no sign).
+fn decimal_u32(s: &str) -> Option<u32> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
 }
 
 fn names(table: &[(&str, i32)]) -> String {
     table.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
-/// A proto enum name, case-insensitive, `-` accepted for `_` (`policy-denied`).
-fn enum_name(value: &str) -> String {
-    value.trim().to_ascii_uppercase().replace('-', "_")
-}
-
-/// `-t TYPE[:SUBTYPE]` → `{type, match_sub_type, sub_type}`.
+/// `-t TYPE[:SUBTYPE]` → `{type, match_sub_type, sub_type}`, as Hubble parses it: a type
+/// name or a decimal number; a sub-type name only for `trace` (observation points) and
+/// `agent`, anything else as a decimal number.
 pub(super) fn event_type(val: &str) -> Result<EventTypeFilter, FlagError> {
     let (type_part, sub_part) = match val.split_once(':') {
         Some((t, s)) => (t, Some(s)),
@@ -99,9 +92,7 @@ pub(super) fn event_type(val: &str) -> Result<EventTypeFilter, FlagError> {
     };
     let r#type = match lookup(EVENT_TYPES, type_part) {
         Some(t) => t,
-        None => type_part
-            .parse::<u32>()
-            .ok()
+        None => decimal_u32(type_part)
             .and_then(|t| i32::try_from(t).ok())
             .ok_or_else(|| {
                 invalid(
@@ -122,25 +113,17 @@ pub(super) fn event_type(val: &str) -> Result<EventTypeFilter, FlagError> {
     if let Some(sub) = sub_part {
         let named = match r#type {
             TYPE_TRACE => lookup(TRACE_POINTS, sub),
-            TYPE_TRACE_SOCK => lookup(XLATE_POINTS, sub),
             TYPE_AGENT => lookup(AGENT_SUBTYPES, sub),
-            TYPE_DROP => DropReason::from_str_name(&enum_name(sub))
-                .filter(|r| *r != DropReason::Unknown)
-                .map(|r| r as i32),
             _ => None,
         };
         let sub_type = match named {
             Some(s) => s,
-            None => sub
-                .parse::<u32>()
-                .ok()
+            None => decimal_u32(sub)
                 .and_then(|s| i32::try_from(s).ok())
                 .ok_or_else(|| {
                     let known = match r#type {
                         TYPE_TRACE => format!("a number or one of {}", names(TRACE_POINTS)),
-                        TYPE_TRACE_SOCK => format!("a number or one of {}", names(XLATE_POINTS)),
                         TYPE_AGENT => format!("a number or one of {}", names(AGENT_SUBTYPES)),
-                        TYPE_DROP => "a number or a drop reason name (e.g. POLICY_DENIED)".into(),
                         _ => "a number".into(),
                     };
                     invalid(
@@ -156,9 +139,9 @@ pub(super) fn event_type(val: &str) -> Result<EventTypeFilter, FlagError> {
     Ok(filter)
 }
 
-/// Verdict enum name, case-insensitive (`dropped` → DROPPED).
+/// A Verdict enum name, exactly (`DROPPED`; Hubble rejects `dropped`).
 pub(super) fn verdict(val: &str) -> Result<i32, FlagError> {
-    Verdict::from_str_name(&enum_name(val))
+    Verdict::from_str_name(val)
         .map(|v| v as i32)
         .ok_or_else(|| {
             invalid(
@@ -169,12 +152,12 @@ pub(super) fn verdict(val: &str) -> Result<i32, FlagError> {
         })
 }
 
-/// DropReason enum name, case-insensitive (`POLICY_DENIED`).
+/// A DropReason enum name, exactly (`POLICY_DENIED`).
 pub(super) fn drop_reason(val: &str) -> Result<i32, FlagError> {
     if val.is_empty() {
         return Err(invalid("drop-reason-desc", val, "empty drop reason"));
     }
-    DropReason::from_str_name(&enum_name(val))
+    DropReason::from_str_name(val)
         .map(|v| v as i32)
         .ok_or_else(|| {
             invalid(
@@ -185,24 +168,15 @@ pub(super) fn drop_reason(val: &str) -> Result<i32, FlagError> {
         })
 }
 
-/// `--ip-version`: Hubble's aliases (`4`, `v4`, `ipv4`, `ip4`, …), `none`, or the enum name.
-pub(super) fn ip_version(flag: &str, val: &str) -> Result<i32, FlagError> {
+/// `--ip-version`: Hubble's aliases (`4`, `v4`, `ipv4`, `ip4`, and the same for 6), any case;
+/// every other value, `none` included, means "not IP" (Hubble rejects nothing here).
+pub(super) fn ip_version(val: &str) -> i32 {
     let version = match val.to_ascii_lowercase().as_str() {
         "4" | "v4" | "ipv4" | "ip4" => IpVersion::IPv4,
         "6" | "v6" | "ipv6" | "ip6" => IpVersion::IPv6,
-        "none" | "0" | "ip_not_used" => IpVersion::IpNotUsed,
-        _ => return Err(invalid(flag, val, "expected none, v4 or v6")),
+        _ => IpVersion::IpNotUsed,
     };
-    Ok(version as i32)
-}
-
-/// A port must be a decimal u16; it is sent as the string given.
-pub(super) fn port(flag: &str, val: &str) -> Result<(), FlagError> {
-    if !val.is_empty() && val.bytes().all(|b| b.is_ascii_digit()) && val.parse::<u16>().is_ok() {
-        Ok(())
-    } else {
-        Err(invalid(flag, val, "expected a port number (0-65535)"))
-    }
+    version as i32
 }
 
 /// `--ip-trace-id`: a positive u64.
@@ -214,27 +188,28 @@ pub(super) fn ip_trace_id(val: &str) -> Result<u64, FlagError> {
     }
 }
 
-/// A security identity: a reserved name (`ingress` → 8) or a number (decimal or `0x` hex).
+/// A security identity as Hubble's `parseIdentity`: a reserved name other than `unknown`
+/// (`ingress` → 8), else `strconv.ParseUint(s, 0, 32)` (decimal, `0x`, `0o`, `0b`, `0`).
 pub(super) fn identity(flag: &str, val: &str) -> Result<u32, FlagError> {
-    if let Some(id) = reserved::by_name(val) {
+    if let Some(id) = reserved::by_name(val).filter(|id| *id != reserved::UNKNOWN) {
         return Ok(id);
     }
-    let parsed = match val.strip_prefix("0x").or_else(|| val.strip_prefix("0X")) {
-        Some(hex) => u32::from_str_radix(hex, 16).ok(),
-        None => val.parse::<u32>().ok(),
-    };
-    parsed.ok_or_else(|| {
-        let names = reserved::RESERVED_IDENTITIES
-            .iter()
-            .map(|(_, n)| *n)
-            .collect::<Vec<_>>()
-            .join(", ");
-        invalid(
-            flag,
-            val,
-            format!("expected a numeric identity or one of {names}"),
-        )
-    })
+    crate::goflags::parse_uint64(val)
+        .ok()
+        .and_then(|id| u32::try_from(id).ok())
+        .ok_or_else(|| {
+            let names = reserved::RESERVED_IDENTITIES
+                .iter()
+                .filter(|(id, _)| *id != reserved::UNKNOWN)
+                .map(|(_, n)| *n)
+                .collect::<Vec<_>>()
+                .join(" ");
+            invalid(
+                flag,
+                val,
+                format!("invalid security identity, expected one of [{names}] or a numeric value"),
+            )
+        })
 }
 
 /// `[kind/]name` → Workload (empty value: match any workload).

@@ -15,8 +15,10 @@
 //! Text formats pass every string that comes from the server through
 //! [`escape::terminal`], so flows cannot inject terminal control sequences.
 
+pub mod color;
 pub mod escape;
 pub mod fields;
+pub mod golayout;
 pub mod json;
 pub mod tabwriter;
 pub mod time;
@@ -26,11 +28,12 @@ mod tests;
 
 use std::io::{self, Write};
 
-use flowscope_proto::flow::{Flow, LostEvent, LostEventSource};
+use flowscope_proto::flow::{Flow, LostEvent, LostEventSource, Policy, TrafficDirection, Verdict};
 use flowscope_proto::observer::GetFlowsResponse;
 use flowscope_proto::observer::get_flows_response::ResponseTypes;
 use flowscope_proto::relay::{NodeState, NodeStatusEvent};
 
+use self::color::Colorer;
 use self::escape::terminal as esc;
 use self::fields::enum_name;
 use self::tabwriter::TabWriter;
@@ -68,6 +71,10 @@ pub struct PrinterOptions {
     pub time_zone: TimeZone,
     /// `-D/--debug`: also print informational node-status events.
     pub debug: bool,
+    /// Colour compact and dict output (`--color`, decided by the caller).
+    pub color: bool,
+    /// `--print-policy-names`: name the policies behind a policy verdict.
+    pub policy_names: bool,
 }
 
 impl Default for PrinterOptions {
@@ -79,6 +86,8 @@ impl Default for PrinterOptions {
             numeric: false,
             time_zone: TimeZone::Utc,
             debug: false,
+            color: false,
+            policy_names: false,
         }
     }
 }
@@ -160,6 +169,37 @@ impl<W: Write, E: Write> Printer<W, E> {
         self.out
     }
 
+    /// Hubble's `getVerdict` text: ALLOWED/DENIED/AUDITED for policy verdicts, with
+    /// ` BY name (Kind), …` of the matching direction's policies under
+    /// `--print-policy-names`.
+    fn verdict_text(&self, f: &Flow) -> String {
+        let mut text = fields::verdict(f);
+        let policy_verdict = f
+            .event_type
+            .as_ref()
+            .is_some_and(|e| e.r#type == flowscope_proto::names::MESSAGE_TYPE_POLICY_VERDICT);
+        if !self.opts.policy_names || !policy_verdict {
+            return text;
+        }
+        let egress = f.traffic_direction == TrafficDirection::Egress as i32;
+        let ingress = f.traffic_direction == TrafficDirection::Ingress as i32;
+        let policies: &[Policy] = match Verdict::try_from(f.verdict) {
+            Ok(Verdict::Forwarded | Verdict::Redirected) if egress => &f.egress_allowed_by,
+            Ok(Verdict::Forwarded | Verdict::Redirected) if ingress => &f.ingress_allowed_by,
+            Ok(Verdict::Dropped | Verdict::Error) if egress => &f.egress_denied_by,
+            Ok(Verdict::Dropped | Verdict::Error) if ingress => &f.ingress_denied_by,
+            _ => &[],
+        };
+        let named = policies
+            .iter()
+            .filter(|p| !p.kind.is_empty() && !p.name.is_empty());
+        for (i, p) in named.enumerate() {
+            text.push_str(if i == 0 { " BY " } else { ", " });
+            text.push_str(&format!("{} ({})", p.name, p.kind));
+        }
+        text
+    }
+
     fn time(&self, ts: Option<&flowscope_proto::types::Timestamp>) -> String {
         format_timestamp(ts, self.opts.time_format, self.opts.time_zone)
     }
@@ -194,13 +234,18 @@ impl<W: Write, E: Write> Printer<W, E> {
                 row.push(esc(&src).into_owned());
                 row.push(esc(&dst).into_owned());
                 row.push(esc(&fields::flow_type(f)).into_owned());
-                row.push(esc(&fields::verdict(f)).into_owned());
+                row.push(esc(&self.verdict_text(f)).into_owned());
                 row.push(esc(&fields::summary(f)).into_owned());
                 self.table.push_line(row);
             }
             OutputFormat::Dict => {
+                let c = Colorer {
+                    enabled: opts.color,
+                };
                 let (src, dst) = fields::host_names(f, !opts.numeric);
                 let time = self.time(f.time.as_ref());
+                let verdict = c.verdict(f, &esc(&self.verdict_text(f)));
+                let summary = c.summary(f, |s| esc(s).into_owned());
                 let w = &mut self.out;
                 if self.line != 0 {
                     writeln!(w, "{DICT_SEPARATOR}")?;
@@ -209,11 +254,11 @@ impl<W: Write, E: Write> Printer<W, E> {
                 if opts.print_node_name {
                     writeln!(w, "       NODE: {}", esc(&f.node_name))?;
                 }
-                writeln!(w, "     SOURCE: {}", esc(&src))?;
-                writeln!(w, "DESTINATION: {}", esc(&dst))?;
+                writeln!(w, "     SOURCE: {}", c.host(&esc(&src)))?;
+                writeln!(w, "DESTINATION: {}", c.host(&esc(&dst)))?;
                 writeln!(w, "       TYPE: {}", esc(&fields::flow_type(f)))?;
-                writeln!(w, "    VERDICT: {}", esc(&fields::verdict(f)))?;
-                writeln!(w, "    SUMMARY: {}", esc(&fields::summary(f)))?;
+                writeln!(w, "    VERDICT: {verdict}")?;
+                writeln!(w, "    SUMMARY: {summary}")?;
             }
             OutputFormat::Compact => {
                 let (mut src, mut dst) = fields::host_names(f, !opts.numeric);
@@ -233,19 +278,22 @@ impl<W: Write, E: Write> Printer<W, E> {
                     }
                     Some(_) => "->",
                 };
+                let c = Colorer {
+                    enabled: opts.color,
+                };
                 writeln!(
                     self.out,
                     "{}{}: {} {} {} {} {} {} {} ({})",
                     self.time(f.time.as_ref()),
                     node,
-                    esc(&src),
-                    src_id,
+                    c.host(&esc(&src)),
+                    c.identity(&src_id),
                     arrow,
-                    esc(&dst),
-                    dst_id,
+                    c.host(&esc(&dst)),
+                    c.identity(&dst_id),
                     esc(&fields::flow_type(f)),
-                    esc(&fields::verdict(f)),
-                    esc(&fields::summary(f)),
+                    c.verdict(f, &esc(&self.verdict_text(f))),
+                    c.summary(f, |s| esc(s).into_owned()),
                 )?;
             }
         }
@@ -291,15 +339,9 @@ impl<W: Write, E: Write> Printer<W, E> {
                 writeln!(w, "    SUMMARY: CPU({cpu}) - {count}")?;
             }
             OutputFormat::Compact => {
-                let node = if opts.print_node_name {
-                    format!(" [{}]", esc(&resp.node_name))
-                } else {
-                    String::new()
-                };
-                writeln!(
-                    self.out,
-                    "{time}{node} EVENTS LOST: {source} CPU({cpu}) {count}"
-                )?;
+                // Hubble's compact lost-event line has no node name, even with
+                // --print-node-name.
+                writeln!(self.out, "{time} EVENTS LOST: {source} CPU({cpu}) {count}")?;
             }
         }
         self.line += 1;

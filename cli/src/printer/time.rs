@@ -6,37 +6,31 @@ use std::str::FromStr;
 use chrono::{DateTime, Datelike, FixedOffset, Local, Timelike, Utc};
 use flowscope_proto::types::Timestamp;
 
-/// The `--time-format` names Hubble accepts (`hubble/pkg/time.FormatNames`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+/// The `--time-format` names Hubble accepts (`hubble/pkg/time.FormatNames`), or a Go
+/// layout.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum TimeFormat {
     /// `Jan _2 15:04:05.000` (Go `time.StampMilli`, the default).
     #[default]
-    #[value(name = "StampMilli")]
     StampMilli,
     /// `2006-01-02`.
-    #[value(name = "YearMonthDay")]
     YearMonthDay,
     /// `2006-01-02T15Z07:00`.
-    #[value(name = "YearMonthDayHour")]
     YearMonthDayHour,
     /// `2006-01-02T15:04Z07:00`.
-    #[value(name = "YearMonthDayHourMinute")]
     YearMonthDayHourMinute,
     /// `2006-01-02T15:04:05Z07:00`.
-    #[value(name = "RFC3339")]
     Rfc3339,
     /// `2006-01-02T15:04:05.999Z07:00` (trailing zeros of the fraction dropped).
-    #[value(name = "RFC3339Milli")]
     Rfc3339Milli,
     /// `2006-01-02T15:04:05.999999Z07:00`.
-    #[value(name = "RFC3339Micro")]
     Rfc3339Micro,
     /// `2006-01-02T15:04:05.999999999Z07:00`.
-    #[value(name = "RFC3339Nano")]
     Rfc3339Nano,
     /// `Mon, 02 Jan 2006 15:04:05 -0700`.
-    #[value(name = "RFC1123Z")]
     Rfc1123Z,
+    /// Any other Go layout, e.g. `2006-01-02 15:04:05` (a flowctl extension).
+    Custom(&'static str),
 }
 
 const NAMES: &[(&str, TimeFormat)] = &[
@@ -52,13 +46,24 @@ const NAMES: &[(&str, TimeFormat)] = &[
 ];
 
 impl TimeFormat {
-    /// Hubble's `FormatNameToLayout`: case-insensitive, and anything unknown is StampMilli.
+    /// Hubble's `FormatNameToLayout`: case-insensitive, and anything unknown is StampMilli;
+    /// flowctl also takes a Go layout (see [`super::golayout::is_layout`]).
     pub fn from_name_lenient(name: &str) -> Self {
-        name.parse().unwrap_or_default()
+        if let Ok(known) = name.parse() {
+            return known;
+        }
+        if super::golayout::is_layout(name) {
+            // One flag value per run: leaking it keeps TimeFormat (and PrinterOptions) Copy.
+            return TimeFormat::Custom(Box::leak(name.to_string().into_boxed_str()));
+        }
+        TimeFormat::StampMilli
     }
 
-    /// The canonical name (`RFC3339Milli`).
+    /// The canonical name (`RFC3339Milli`), or the layout of a custom format.
     pub fn name(self) -> &'static str {
+        if let TimeFormat::Custom(layout) = self {
+            return layout;
+        }
         NAMES
             .iter()
             .find(|(_, f)| *f == self)
@@ -149,6 +154,10 @@ pub fn format_datetime(dt: &DateTime<FixedOffset>, format: TimeFormat) -> String
     let offset = dt.offset().local_minus_utc();
     // Writing into a String cannot fail.
     let _ = match format {
+        TimeFormat::Custom(layout) => {
+            s.push_str(&super::golayout::format(dt, layout));
+            Ok(())
+        }
         TimeFormat::StampMilli => write!(
             s,
             "{month} {day:>2} {hour:02}:{min:02}:{sec:02}.{:03}",
@@ -340,9 +349,15 @@ mod tests {
             TimeFormat::Rfc1123Z
         );
         assert_eq!(TimeFormat::Rfc3339Nano.to_string(), "RFC3339Nano");
+        let custom = TimeFormat::from_name_lenient("2006-01-02 15:04:05");
+        assert_eq!(custom, TimeFormat::Custom("2006-01-02 15:04:05"));
         assert_eq!(
-            <TimeFormat as clap::ValueEnum>::from_str("RFC3339Micro", false),
-            Ok(TimeFormat::Rfc3339Micro)
+            format_timestamp(Some(&ts(T, 80_123_456)), custom, TimeZone::Utc),
+            "2023-08-23 15:43:24"
+        );
+        assert_eq!(
+            TimeFormat::from_name_lenient("rfc3339mili"),
+            TimeFormat::StampMilli
         );
     }
 }

@@ -14,6 +14,7 @@ use flowscope_proto::types::{FieldMask, Timestamp};
 
 use crate::flags::{Filters, FlagError};
 
+pub(crate) use time::go_duration;
 pub use time::parse_time;
 
 /// How many flows a plain `observe` asks for (`defaults.FlowPrintCount`).
@@ -55,19 +56,23 @@ pub fn default_field_mask() -> Vec<String> {
 #[command(next_help_heading = "Selectors")]
 pub struct SelectorFlags {
     /// Get the last N flows (default 20 without any other selector)
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::goflags::parse_uint64)]
     pub last: Option<u64>,
 
     /// Get the first N flows stored in the ring
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::goflags::parse_uint64)]
     pub first: Option<u64>,
 
     /// Get all the flows stored in the ring
-    #[arg(long)]
+    #[arg(long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = crate::goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     pub all: bool,
 
     /// Follow new flows as they are observed
-    #[arg(short = 'f', long)]
+    #[arg(short = 'f', long, num_args = 0..=1, require_equals = true, default_value = "false",
+          default_missing_value = "true", value_parser = crate::goflags::parse_bool,
+          action = clap::ArgAction::Set, value_name = "BOOL")]
     pub follow: bool,
 
     /// Only flows since this time: a duration ago (e.g. 5s, 2m, 1h43m, 500ms) or a time

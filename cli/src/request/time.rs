@@ -49,7 +49,7 @@ fn to_timestamp(time: DateTime<Utc>) -> Option<Timestamp> {
 
 /// Go's `time.ParseDuration`, in nanoseconds: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+` with units
 /// ns, us, µs, μs, ms, s, m, h; a bare `0` is allowed. `None` if invalid or beyond ±2^63 ns.
-fn go_duration(s: &str) -> Option<i128> {
+pub(crate) fn go_duration(s: &str) -> Option<i128> {
     let (negative, mut rest) = match s.as_bytes().first() {
         Some(b'-') => (true, &s[1..]),
         Some(b'+') => (false, &s[1..]),
