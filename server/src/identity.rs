@@ -117,6 +117,8 @@ pub struct EndpointInfo {
     /// `(name, kind)`; only local endpoints carry workloads.
     pub workloads: Vec<(String, String)>,
     pub cluster_name: String,
+    /// This endpoint's `flow.Endpoint` message body, encoded on first use.
+    pub encoded: std::sync::OnceLock<Box<[u8]>>,
 }
 
 /// The resolved state: endpoints by IP, labels by identity.
@@ -232,6 +234,7 @@ impl ClusterState {
                 identity,
                 workloads,
                 cluster_name,
+                encoded: std::sync::OnceLock::new(),
             });
             for ip in ips {
                 if state.by_ip.insert(ip, info.clone()).is_some() {

@@ -123,3 +123,91 @@ async fn health_reflection_status_and_namespaces() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Field masks at any depth, as Hubble's `parser/fieldmask` applies them, and several
+/// followers that ask for the same mask each get every flow (they share one encoding).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deep_field_masks_and_shared_followers() {
+    use flowscope_proto::flow::{Flow, Layer4, Layer7, Tcp, layer4, layer7};
+    use flowscope_proto::observer::GetFlowsRequest;
+    use flowscope_proto::observer::get_flows_response::ResponseTypes;
+
+    let flowd = Flowd::start(FlowdOptions {
+        state_yaml: STATE,
+        buffer_capacity: 63,
+        ..Default::default()
+    });
+    let mut client = flowd.client().await;
+    let mask = |paths: &[&str]| {
+        Some(flowscope_proto::types::FieldMask {
+            paths: paths.iter().map(|s| s.to_string()).collect(),
+        })
+    };
+    // Followers first, so that they see the flows as they are written.
+    let mut followers = Vec::new();
+    for _ in 0..3 {
+        let req = GetFlowsRequest {
+            follow: true,
+            field_mask: mask(&["l7.http.code", "l4.TCP.source_port"]),
+            ..Default::default()
+        };
+        followers.push(client.get_flows(req).await.unwrap().into_inner());
+    }
+    let p = flowd.producer();
+    for i in 0..5u64 {
+        let e = http_entry(
+            EntryType::Response,
+            2_000 + i,
+            "10.0.0.1:4000",
+            8,
+            "10.244.1.7:80",
+            0,
+            "GET",
+            "h",
+            "/",
+            200 + i as u32,
+            &[("x-request-id", "r")],
+        );
+        p.send(&prost::Message::encode_to_vec(&e)).unwrap();
+    }
+    let want = |code: u32| Flow {
+        l4: Some(Layer4 {
+            protocol: Some(layer4::Protocol::Tcp(Tcp {
+                source_port: 80,
+                ..Default::default()
+            })),
+        }),
+        l7: Some(Layer7 {
+            record: Some(layer7::Record::Http(flowscope_proto::flow::Http {
+                code,
+                ..Default::default()
+            })),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    for mut stream in followers {
+        for i in 0..5u32 {
+            let resp = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+                .await
+                .expect("a flow within 10 s")
+                .expect("stream open")
+                .expect("ok");
+            // time and node_name are not in the mask: unset at the top too.
+            assert!(resp.time.is_none() && resp.node_name.is_empty());
+            match resp.response_types {
+                Some(ResponseTypes::Flow(f)) => assert_eq!(f, want(200 + i)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    // An invalid path at any depth is InvalidArgument.
+    let err = client
+        .get_flows(GetFlowsRequest {
+            field_mask: mask(&["l7.http.nope"]),
+            ..Default::default()
+        })
+        .await
+        .expect_err("invalid mask");
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+}

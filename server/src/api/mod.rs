@@ -1,6 +1,6 @@
 //! What clients talk to: the Observer gRPC API (plus health and reflection) and `/metrics`.
 
-pub mod fieldmask;
+pub mod flows;
 pub mod grpc;
 pub mod metrics;
 
@@ -37,8 +37,7 @@ pub async fn grpc_routes(
         .register_encoded_file_descriptor_set(flowscope_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    let observer = ObserverServer::new(grpc::ObserverService::new(handle))
-        .max_decoding_message_size(16 * 1024 * 1024);
+    let observer = flows::ObserverApi::new(handle);
     Ok(Routes::new(observer)
         .add_service(health)
         .add_service(reflection_v1)

@@ -9,11 +9,14 @@
 //! one buffer and common header names and methods interned. Summaries are produced when a
 //! client asks for them.
 
+pub mod encode;
 pub mod l7;
+pub mod mask;
 pub mod peer;
 pub mod proto;
 pub mod uuid;
 mod view;
+pub mod wire;
 
 use std::net::IpAddr;
 use std::sync::Arc;
