@@ -18,28 +18,7 @@ use prost::Message;
 use serde_json::{Map, Value};
 
 /// What `hubble observe` sends for compact, dict and table output.
-const HUBBLE_DEFAULT_MASK: &[&str] = &[
-    "time",
-    "verdict",
-    "ethernet",
-    "IP",
-    "l4",
-    "source.identity",
-    "source.namespace",
-    "source.pod_name",
-    "destination.identity",
-    "destination.namespace",
-    "destination.pod_name",
-    "Type",
-    "node_name",
-    "l7",
-    "event_type",
-    "source_service",
-    "destination_service",
-    "is_reply",
-    "Summary",
-    "ip_trace_id",
-];
+use flowscope_cli::request::DEFAULT_FIELD_MASK as HUBBLE_DEFAULT_MASK;
 
 /// Masks naming two members of one oneof are left out: Hubble's result for them depends on
 /// Go's map order.

@@ -115,6 +115,8 @@ pub struct Field<'a> {
     pub raw: &'a [u8],
     /// For LEN fields, the value without its length prefix.
     pub body: &'a [u8],
+    /// For VARINT fields the value; for fixed-size fields their little-endian value.
+    pub value: u64,
 }
 
 /// A malformed message body.
@@ -124,15 +126,54 @@ pub struct WireError(pub usize);
 
 fn read_varint(data: &[u8], pos: &mut usize) -> Result<u64, WireError> {
     let mut v = 0u64;
-    for shift in (0..70).step_by(7) {
+    for shift in (0..64).step_by(7) {
         let b = *data.get(*pos).ok_or(WireError(*pos))?;
         *pos += 1;
-        v |= u64::from(b & 0x7f) << shift.min(63);
+        // The tenth byte holds bit 63 only: anything more overflows 64 bits.
+        if shift == 63 && b > 1 {
+            return Err(WireError(*pos - 1));
+        }
+        v |= u64::from(b & 0x7f) << shift;
         if b < 0x80 {
             return Ok(v);
         }
     }
     Err(WireError(*pos))
+}
+
+/// Skips a group's fields up to its end tag (protobuf 2 groups: decoders skip them in
+/// unknown fields).
+fn skip_group(data: &[u8], pos: &mut usize, number: u64, depth: u32) -> Result<(), WireError> {
+    if depth > 100 {
+        return Err(WireError(*pos));
+    }
+    loop {
+        let at = *pos;
+        let k = read_varint(data, pos)?;
+        if k >> 3 == 0 || k >> 3 > (1 << 29) - 1 {
+            return Err(WireError(at));
+        }
+        match (k & 7) as u32 {
+            VARINT => {
+                read_varint(data, pos)?;
+            }
+            I64 => *pos += 8,
+            I32 => *pos += 4,
+            LEN => {
+                let len = read_varint(data, pos)?;
+                *pos = usize::try_from(len)
+                    .ok()
+                    .and_then(|l| pos.checked_add(l))
+                    .ok_or(WireError(at))?;
+            }
+            3 => skip_group(data, pos, k >> 3, depth + 1)?,
+            4 if k >> 3 == number => return Ok(()),
+            _ => return Err(WireError(at)),
+        }
+        if *pos > data.len() {
+            return Err(WireError(at));
+        }
+    }
 }
 
 /// The fields of a message body, in order.
@@ -146,18 +187,30 @@ pub fn fields(data: &[u8]) -> impl Iterator<Item = Result<Field<'_>, WireError>>
         let r = (|| {
             let k = read_varint(data, &mut pos)?;
             let number = u32::try_from(k >> 3).map_err(|_| WireError(start))?;
+            // Field numbers start at 1; larger than 2^29 - 1 is not a field either.
+            if number == 0 || number > (1 << 29) - 1 {
+                return Err(WireError(start));
+            }
             let wire_type = (k & 7) as u32;
             let body_start;
+            let mut value = 0;
+            let fixed = |pos: usize, n: usize| {
+                data.get(pos..pos + n).map_or(0, |b| {
+                    b.iter().rev().fold(0u64, |acc, x| acc << 8 | u64::from(*x))
+                })
+            };
             match wire_type {
                 VARINT => {
-                    read_varint(data, &mut pos)?;
+                    value = read_varint(data, &mut pos)?;
                     body_start = pos;
                 }
                 I64 => {
+                    value = fixed(pos, 8);
                     pos += 8;
                     body_start = pos;
                 }
                 I32 => {
+                    value = fixed(pos, 4);
                     pos += 4;
                     body_start = pos;
                 }
@@ -167,6 +220,10 @@ pub fn fields(data: &[u8]) -> impl Iterator<Item = Result<Field<'_>, WireError>>
                     pos = pos
                         .checked_add(usize::try_from(len).map_err(|_| WireError(start))?)
                         .ok_or(WireError(start))?;
+                }
+                3 => {
+                    skip_group(data, &mut pos, u64::from(number), 0)?;
+                    body_start = pos;
                 }
                 _ => return Err(WireError(start)),
             }
@@ -182,6 +239,7 @@ pub fn fields(data: &[u8]) -> impl Iterator<Item = Result<Field<'_>, WireError>>
                 } else {
                     &[]
                 },
+                value,
             })
         })();
         if r.is_err() {

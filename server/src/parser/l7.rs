@@ -12,11 +12,12 @@ use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 
-use flowscope_proto::cilium::{self, EntryType, HttpLogEntry, HttpProtocol, LogEntry, log_entry};
+use flowscope_proto::cilium::{self, EntryType, HttpProtocol, LogEntry};
 use flowscope_proto::flow::{Flow, FlowType, L7FlowType, TrafficDirection, Verdict};
 use lru::LruCache;
 
 use super::ParseError;
+use super::logentry::{self, EntryRef, HttpRef, L7Ref};
 use crate::enrich;
 use crate::flow::l7::{TextBuilder, intern};
 use crate::flow::uuid::UuidGen;
@@ -94,15 +95,24 @@ impl L7Parser {
         self.decode_entry(entry, state).map(|r| r.to_proto())
     }
 
-    /// Decodes one serialized `LogEntry` datagram into a flow record.
+    /// Decodes one serialized `LogEntry` datagram into a flow record, reading it in place.
     pub fn decode(&mut self, bytes: &[u8], state: &ClusterState) -> Result<FlowRecord, ParseError> {
-        let entry = <LogEntry as prost::Message>::decode(bytes).map_err(ParseError::Protobuf)?;
-        self.decode_entry(&entry, state)
+        let entry = logentry::parse(bytes)?;
+        self.decode_ref(&entry, state)
     }
 
+    /// Converts a decoded entry into a flow record.
     pub fn decode_entry(
         &mut self,
         entry: &LogEntry,
+        state: &ClusterState,
+    ) -> Result<FlowRecord, ParseError> {
+        self.decode_ref(&EntryRef::from(entry), state)
+    }
+
+    fn decode_ref(
+        &mut self,
+        entry: &EntryRef<'_>,
         state: &ClusterState,
     ) -> Result<FlowRecord, ParseError> {
         let entry_type = EntryType::try_from(entry.entry_type)
@@ -114,8 +124,8 @@ impl L7Parser {
         };
         let is_reply = l7_type == L7FlowType::Response;
 
-        let src = parse_address(&entry.source_address, "source_address")?;
-        let dst = parse_address(&entry.destination_address, "destination_address")?;
+        let src = parse_address(entry.source_address, "source_address")?;
+        let dst = parse_address(entry.destination_address, "destination_address")?;
         let (mut src_id, mut dst_id) = (entry.source_security_id, entry.destination_security_id);
         // Responses travel back: the flow's source is the request's destination.
         let (src, dst) = if is_reply {
@@ -131,13 +141,9 @@ impl L7Parser {
             entry.timestamp
         };
 
-        let legacy;
         let http = match &entry.l7 {
-            Some(log_entry::L7::Http(http)) => Some(http),
-            None if has_legacy_http(entry) => {
-                legacy = legacy_http(entry);
-                Some(&legacy)
-            }
+            L7Ref::Http(http) => Some(http),
+            L7Ref::None => entry.legacy_http.as_ref(),
             _ => None,
         };
         let mut text = TextBuilder::with_capacity(256);
@@ -150,14 +156,14 @@ impl L7Parser {
                 trace_id = trace.map(|t| text.push(std::str::from_utf8(&t).unwrap_or("")));
                 L7Data::Http(self.http_record(http, &mut text))
             }
-            (None, Some(log_entry::L7::Kafka(k))) => L7Data::Kafka(KafkaData {
+            (None, L7Ref::Kafka(k)) => L7Data::Kafka(KafkaData {
                 error_code: k.error_code,
                 api_version: k.api_version,
                 api_key: kafka_api_key_name(k.api_key, &mut text),
                 correlation_id: k.correlation_id,
-                topic: text.push(k.topics.first().map_or("", String::as_str)),
+                topic: text.push(k.topic.unwrap_or("")),
             }),
-            (None, Some(log_entry::L7::GenericL7(g))) => {
+            (None, L7Ref::Generic(g)) => {
                 let start = text.buf().len();
                 generic_summary(g, text.buf());
                 L7Data::None {
@@ -206,35 +212,29 @@ impl L7Parser {
         Ok(r)
     }
 
-    fn http_record(&self, http: &HttpLogEntry, text: &mut TextBuilder) -> HttpData {
+    fn http_record(&self, http: &HttpRef<'_>, text: &mut TextBuilder) -> HttpData {
         let protocol = match HttpProtocol::try_from(http.http_protocol) {
             Ok(HttpProtocol::Http10) => "HTTP/1",
             Ok(HttpProtocol::Http11) => "HTTP/1.1",
             Ok(HttpProtocol::Http2) => "HTTP/2",
             Err(_) => "Unknown",
         };
-        let mut order: Vec<&cilium::KeyValue> = http.headers.iter().collect();
-        order.sort_by(|a, b| a.key.cmp(&b.key));
-        let headers = order
+        let mut sorted = http.headers.clone();
+        sorted.sort_by_key();
+        let headers = sorted
             .iter()
-            .map(|kv| Header {
-                key: intern(&kv.key).map_or_else(|| text.push(&kv.key), Text::Static),
-                value: if self.header_redacted(&kv.key) {
+            .map(|(key, value)| Header {
+                key: intern(key).map_or_else(|| text.push(key), Text::Static),
+                value: if self.header_redacted(key) {
                     Text::Static(REDACTED)
                 } else {
-                    text.push(&kv.value)
+                    text.push(value)
                 },
             })
             .collect();
-        let method = intern(&http.method).map_or_else(|| text.push(&http.method), Text::Static);
+        let method = intern(http.method).map_or_else(|| text.push(http.method), Text::Static);
         let start = text.buf().len();
-        build_url(
-            &http.scheme,
-            &http.host,
-            &http.path,
-            &self.redact,
-            text.buf(),
-        );
+        build_url(http.scheme, http.host, http.path, &self.redact, text.buf());
         HttpData {
             code: http.status,
             method,
@@ -256,8 +256,8 @@ impl L7Parser {
     /// Remembers a request, or pairs a response with its request: `(latency_ns, trace_id)`.
     fn pair(
         &mut self,
-        entry: &LogEntry,
-        http: &HttpLogEntry,
+        entry: &EntryRef<'_>,
+        http: &HttpRef<'_>,
         t: EntryType,
         time_ns: u64,
     ) -> (u64, Option<[u8; 32]>) {
@@ -265,8 +265,8 @@ impl L7Parser {
         let find = |name: &str| {
             http.headers
                 .iter()
-                .find(|kv| kv.key.eq_ignore_ascii_case(name))
-                .map(|kv| kv.value.as_str())
+                .find(|(key, _)| key.eq_ignore_ascii_case(name))
+                .map(|(_, value)| value)
         };
         let own_trace = find("traceparent").and_then(trace_id_from_traceparent);
         let Some(request_id) = find("x-request-id").filter(|v| !v.is_empty()) else {
@@ -274,12 +274,7 @@ impl L7Parser {
         };
         // A response is logged with its request's (unswapped) addresses.
         let mut h = std::collections::hash_map::DefaultHasher::new();
-        (
-            request_id,
-            entry.source_address.as_str(),
-            entry.destination_address.as_str(),
-        )
-            .hash(&mut h);
+        (request_id, entry.source_address, entry.destination_address).hash(&mut h);
         let key = h.finish();
         match t {
             EntryType::Request | EntryType::Denied => {
@@ -427,26 +422,6 @@ fn kafka_api_key_name(key: i32, text: &mut TextBuilder) -> Text {
     }
 }
 
-#[allow(deprecated)]
-fn has_legacy_http(e: &LogEntry) -> bool {
-    !e.method.is_empty() || !e.path.is_empty() || !e.host.is_empty() || e.status != 0
-}
-
-/// Old proxies put HTTP fields at the top level of the entry.
-#[allow(deprecated)]
-fn legacy_http(e: &LogEntry) -> HttpLogEntry {
-    HttpLogEntry {
-        http_protocol: e.http_protocol,
-        scheme: e.scheme.clone(),
-        host: e.host.clone(),
-        path: e.path.clone(),
-        method: e.method.clone(),
-        headers: e.headers.clone(),
-        status: e.status,
-        ..Default::default()
-    }
-}
-
 fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -508,6 +483,7 @@ pub mod build {
 mod tests {
     use super::build::http_entry;
     use super::*;
+    use flowscope_proto::cilium::log_entry;
     use flowscope_proto::flow::{layer4, layer7};
     use flowscope_proto::json;
     use flowscope_proto::types::BoolValue;
@@ -754,7 +730,7 @@ mod tests {
         let s = state();
         assert!(matches!(
             p.parse_bytes(&[0xff, 0xff, 0xff], &s),
-            Err(ParseError::Protobuf(_))
+            Err(ParseError::Protobuf(_) | ParseError::Undecodable(_))
         ));
         let mut e = seed_denied();
         e.source_address = "not-an-address".into();

@@ -3,6 +3,7 @@
 
 pub mod l34;
 pub mod l7;
+pub mod logentry;
 
 /// Why a record could not become a flow. Every variant is counted and the record dropped;
 /// the stream goes on.
@@ -10,6 +11,8 @@ pub mod l7;
 pub enum ParseError {
     #[error("undecodable protobuf: {0}")]
     Protobuf(#[from] prost::DecodeError),
+    #[error("undecodable access-log entry: {0}")]
+    Undecodable(String),
     #[error("unknown access-log entry type {0}")]
     UnknownEntryType(i32),
     #[error("invalid {field}: {value:?}")]
@@ -24,7 +27,7 @@ impl ParseError {
     /// A short label for the drop counter.
     pub fn reason(&self) -> &'static str {
         match self {
-            ParseError::Protobuf(_) => "undecodable",
+            ParseError::Protobuf(_) | ParseError::Undecodable(_) => "undecodable",
             ParseError::UnknownEntryType(_)
             | ParseError::InvalidAddress { .. }
             | ParseError::MissingL7Record => "invalid",
