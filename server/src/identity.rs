@@ -182,7 +182,7 @@ impl ClusterState {
                 .map(|(_, _, l)| l.clone()),
             &explicit,
             &taken,
-        );
+        )?;
 
         for (i, ep, labels) in resolved {
             let identity = match ep.identity {
@@ -329,25 +329,47 @@ fn normalize_labels(ep: &EndpointSpec) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Assigns each label set without an explicit identity a number from 256 up: a hash of the
-/// sorted labels (stable across reloads and unaffected by other endpoints), probing linearly
-/// past numbers already taken. Label sets are processed in sorted order, so the result
-/// depends only on the set of label sets.
+/// The first and last identity a cluster-local label set may get: Cilium's
+/// `identity.MinimalAllocationIdentity` and `MaximumAllocationIdentity` (256 and
+/// `(1 << ClusterIDShift) - 1`; the bits above 16 carry the cluster ID).
+pub const MIN_DERIVED_IDENTITY: u32 = reserved::MIN_ALLOCATED;
+pub const MAX_DERIVED_IDENTITY: u32 = (1 << 16) - 1;
+
+/// Assigns each label set without an explicit identity a number in
+/// [`MIN_DERIVED_IDENTITY`]`..=`[`MAX_DERIVED_IDENTITY`]: a hash of the sorted labels
+/// (stable across reloads and unaffected by other endpoints), probing linearly past numbers
+/// already taken. Label sets are processed in sorted order, so the result depends only on
+/// the set of label sets. When the range is full the file is rejected: probing a full
+/// range would never end.
 fn derive_identities(
     label_sets: impl Iterator<Item = Vec<String>>,
     explicit: &HashMap<Vec<String>, u32>,
     taken: &HashSet<u32>,
-) -> HashMap<Vec<String>, u32> {
-    const SPAN: u32 = 65536 - reserved::MIN_ALLOCATED;
+) -> Result<HashMap<Vec<String>, u32>, String> {
+    const SPAN: u32 = MAX_DERIVED_IDENTITY - MIN_DERIVED_IDENTITY + 1;
     let mut sets: Vec<Vec<String>> = label_sets.collect();
     sets.sort();
     sets.dedup();
     let mut used = taken.clone();
+    // Only numbers inside the range limit how many more can be derived.
+    let mut free = SPAN as usize
+        - taken
+            .iter()
+            .filter(|id| (MIN_DERIVED_IDENTITY..=MAX_DERIVED_IDENTITY).contains(*id))
+            .count();
     let mut out = HashMap::new();
     for set in sets {
         if let Some(id) = explicit.get(&set) {
             out.insert(set, *id);
             continue;
+        }
+        if free == 0 {
+            return Err(format!(
+                "identity range {MIN_DERIVED_IDENTITY}-{MAX_DERIVED_IDENTITY} is exhausted: \
+                 {} label sets without an explicit identity need more than the {SPAN} \
+                 cluster-local identities (minus those given explicitly)",
+                out.len() + 1
+            ));
         }
         let mut h: u32 = 0x811c_9dc5;
         for label in &set {
@@ -355,14 +377,16 @@ fn derive_identities(
                 h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
             }
         }
-        let mut id = reserved::MIN_ALLOCATED + h % SPAN;
+        // At least one number is free, so this probe ends within SPAN steps.
+        let mut id = MIN_DERIVED_IDENTITY + h % SPAN;
         while used.contains(&id) {
-            id = reserved::MIN_ALLOCATED + (id - reserved::MIN_ALLOCATED + 1) % SPAN;
+            id = MIN_DERIVED_IDENTITY + (id - MIN_DERIVED_IDENTITY + 1) % SPAN;
         }
         used.insert(id);
+        free -= 1;
         out.insert(set, id);
     }
-    out
+    Ok(out)
 }
 
 /// The live state, swapped whole on reload. Readers take a cheap `Arc` snapshot.
@@ -504,8 +528,8 @@ endpoints:
 
     #[test]
     fn corpus_cluster_file_is_expressible() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/corpus/monitor-v1.19/cluster.json");
+        let path =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/monitor-v1.19/cluster.json");
         let s = ClusterState::load(&path).expect("cluster.json loads as state");
         assert_eq!(s.node_name(), "bench/node-1");
         assert_eq!(s.endpoints().len(), 256);
@@ -522,6 +546,47 @@ endpoints:
             .expect("remote");
         assert_eq!(remote.endpoint_id, None);
         assert!(remote.workloads.is_empty());
+    }
+
+    /// `count` endpoints, each with its own label set and no explicit identity.
+    fn distinct_label_sets(count: usize, explicit: &[u32]) -> String {
+        let mut y = String::from("endpoints:\n");
+        for i in 0..count {
+            y.push_str(&format!("  - {{name: p{i}, labels: [\"k8s:n={i}\"]}}\n"));
+        }
+        for (i, id) in explicit.iter().enumerate() {
+            y.push_str(&format!(
+                "  - {{name: e{i}, labels: [\"k8s:e={i}\"], identity: {id}}}\n"
+            ));
+        }
+        y
+    }
+
+    #[test]
+    fn full_identity_range_is_an_error_not_a_hang() {
+        let span = (MAX_DERIVED_IDENTITY - MIN_DERIVED_IDENTITY + 1) as usize;
+        // Run on a thread with a deadline: the bug this guards against is an endless loop.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let fits = ClusterState::parse(&distinct_label_sets(span, &[])).map(|s| {
+                let ids: HashSet<u32> = s.endpoints().iter().map(|e| e.identity).collect();
+                (ids.len(), ids.iter().all(|id| (256..=65535).contains(id)))
+            });
+            let over = ClusterState::parse(&distinct_label_sets(span + 1, &[])).map(|_| ());
+            // An explicit identity inside the range takes one of the numbers.
+            let explicit = ClusterState::parse(&distinct_label_sets(span, &[300])).map(|_| ());
+            let _ = tx.send((fits, over, explicit));
+        });
+        let (fits, over, explicit) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("identity derivation must terminate");
+        assert_eq!(fits.expect("a full range still loads"), (span, true));
+        let err = over.expect_err("one label set too many");
+        assert!(
+            err.contains("identity range 256-65535 is exhausted"),
+            "{err}"
+        );
+        assert!(explicit.is_err());
     }
 
     #[test]
