@@ -529,7 +529,7 @@ endpoints:
     #[test]
     fn corpus_cluster_file_is_expressible() {
         let path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/monitor-v1.19/cluster.json");
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/monitor-v1.19/cluster.json");
         let s = ClusterState::load(&path).expect("cluster.json loads as state");
         assert_eq!(s.node_name(), "bench/node-1");
         assert_eq!(s.endpoints().len(), 256);

@@ -1,5 +1,5 @@
 //! Differential test of the datapath decoder against Hubble: 3,000 real monitor records and,
-//! line for line, the flow Hubble v1.19 decoded from each (shared/corpus/monitor-v1.19).
+//! line for line, the flow Hubble v1.19 decoded from each (tests/data/monitor-v1.19, vendored).
 //!
 //! Every field must match except `time` and `uuid` (clock and randomness when the corpus was
 //! made) and `emitter` (flowd reports itself as `Flowscope`; documented difference).
@@ -12,10 +12,7 @@ use flowscope_proto::types::Timestamp;
 use flowscope_server::identity::ClusterState;
 use flowscope_server::parser::l34::L34Parser;
 
-const CORPUS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/corpus/monitor-v1.19"
-);
+const CORPUS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/data/monitor-v1.19");
 const EXPECTED_RECORDS: usize = 3000;
 /// Fields that legitimately differ.
 const IGNORED: &[&str] = &["time", "uuid", "emitter"];

@@ -269,7 +269,9 @@ fn bench_decode() -> Vec<Value> {
 fn corpus_dir() -> PathBuf {
     std::env::var_os("FLOWBENCH_CORPUS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/work/shared/corpus/monitor-v1.19"))
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/data/monitor-v1.19"))
+        })
 }
 
 /// A short decode-only run of the mix, for `valgrind --tool=callgrind` (not in the table).
