@@ -140,18 +140,25 @@ impl ClusterState {
     }
 
     pub fn load(path: &Path) -> Result<Self, StateError> {
-        let text = std::fs::read_to_string(path).map_err(|source| StateError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = crate::document::read(path)
+            .map_err(|source| StateError::Read {
+                path: path.display().to_string(),
+                source,
+            })?
+            .map_err(|e| StateError::Parse {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         Self::parse(&text).map_err(|message| StateError::Parse {
             path: path.display().to_string(),
             message,
         })
     }
 
-    /// Parses state YAML; errors name the line.
+    /// Parses state YAML; errors name the line. Empty, oversized and too deeply nested
+    /// documents are rejected before parsing ([`crate::document`]).
     pub fn parse(text: &str) -> Result<Self, String> {
+        crate::document::check(text).map_err(|e| e.to_string())?;
         let spec: StateSpec = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
             Some(loc) => format!("line {}: {e}", loc.line()),
             None => e.to_string(),
@@ -516,6 +523,18 @@ endpoints:
         let bad_ip = "endpoints:\n  - name: a\n    ips: [1.2.3]\n";
         let err = ClusterState::parse(bad_ip).expect_err("must fail");
         assert!(err.contains("invalid IP"), "{err}");
+    }
+
+    #[test]
+    fn empty_and_deeply_nested_documents_are_rejected() {
+        // What a reload sees in the middle of truncate-then-write.
+        let err = ClusterState::parse("").expect_err("empty");
+        assert!(err.contains("document is empty"), "{err}");
+        assert!(ClusterState::parse("# nothing yet\n").is_err());
+        let t = std::time::Instant::now();
+        let err = ClusterState::parse(&"[".repeat(200_000)).expect_err("nested");
+        assert!(err.contains("nesting deeper than 64 levels"), "{err}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod document;
 pub mod enrich;
 pub mod identity;
 pub mod metrics;
