@@ -18,7 +18,7 @@ use crate::source::datapath::{Aggregation, Datapath, DatapathConfig, DatapathErr
 use crate::stats::Stats;
 
 /// Everything flowd needs to start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub listen_address: Option<SocketAddr>,
     pub unix_socket: Option<PathBuf>,
@@ -69,6 +69,8 @@ pub enum DaemonError {
     PolicyCompile(String),
     #[error(transparent)]
     Datapath(#[from] DatapathError),
+    #[error("loading state and policy: {0}")]
+    Loader(String),
 }
 
 fn hostname() -> String {
@@ -104,6 +106,46 @@ fn load_state_and_policy(cfg: &Config) -> Result<(ClusterState, CompiledPolicy),
         );
     }
     Ok((state, compiled))
+}
+
+/// [`load_state_and_policy`] on a blocking thread: a large or hostile file takes seconds to
+/// parse, and parsing on the runtime would stall the API and every source meanwhile.
+async fn load_off_runtime(cfg: &Config) -> Result<(ClusterState, CompiledPolicy), DaemonError> {
+    let cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || load_state_and_policy(&cfg))
+        .await
+        .map_err(|e| DaemonError::Loader(e.to_string()))?
+}
+
+/// Loads the files again and, when both are good, fills the datapath maps and swaps the new
+/// state in whole; on any error the previous state and maps stay in force. The loading and
+/// the map updates run off the runtime.
+async fn reload(
+    cfg: &Config,
+    state: &Arc<StateHandle>,
+    datapath: &Arc<std::sync::Mutex<Option<Datapath>>>,
+) -> Result<(), DaemonError> {
+    let (s, policy) = load_off_runtime(cfg).await?;
+    let dp = datapath.clone();
+    let (s, policy) = tokio::task::spawn_blocking(move || {
+        let mut guard = match dp.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(dp) = guard.as_mut() {
+            dp.sync(&s, &policy)?;
+        }
+        Ok::<_, DaemonError>((s, policy))
+    })
+    .await
+    .map_err(|e| DaemonError::Loader(e.to_string()))??;
+    tracing::info!(
+        endpoints = s.endpoints().len(),
+        policy_entries = policy.entries.len(),
+        "cluster state and policy reloaded"
+    );
+    state.replace(s);
+    Ok(())
 }
 
 /// Mirrors the datapath's per-CPU counters into the registry.
@@ -166,7 +208,7 @@ pub async fn run(
     cfg: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
-    let (initial_state, initial_policy) = load_state_and_policy(&cfg)?;
+    let (initial_state, initial_policy) = load_off_runtime(&cfg).await?;
     let state = Arc::new(StateHandle::new(initial_state));
     let mut registry = Registry::default();
     let stats = Arc::new(Stats::new(&mut registry));
@@ -332,25 +374,8 @@ pub async fn run(
             return;
         };
         while hup.recv().await.is_some() {
-            match load_state_and_policy(&reload_cfg) {
-                Ok((s, policy)) => {
-                    let mut guard = match reload_dp.lock() {
-                        Ok(g) => g,
-                        Err(p) => p.into_inner(),
-                    };
-                    if let Some(Err(e)) = guard.as_mut().map(|dp| dp.sync(&s, &policy)) {
-                        tracing::error!("datapath maps not updated: {e}");
-                        continue;
-                    }
-                    drop(guard);
-                    tracing::info!(
-                        endpoints = s.endpoints().len(),
-                        policy_entries = policy.entries.len(),
-                        "cluster state and policy reloaded"
-                    );
-                    reload_state.replace(s);
-                }
-                Err(e) => tracing::error!("reload rejected, previous state stays in force: {e}"),
+            if let Err(e) = reload(&reload_cfg, &reload_state, &reload_dp).await {
+                tracing::error!("reload rejected, previous state stays in force: {e}");
             }
         }
     });
@@ -376,4 +401,90 @@ pub async fn run(
         g.take();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reload of a large state file must leave the runtime free: on a single-threaded
+    /// runtime a ticker task has to keep ticking while the file is parsed.
+    #[test]
+    fn reload_parses_off_the_runtime() {
+        let dir = std::env::temp_dir().join(format!("flowscope-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("state.yaml");
+        let mut yaml = String::from("node_name: n\nendpoints:\n");
+        for i in 0..20_000u32 {
+            yaml.push_str(&format!(
+                "  - {{name: p{i}, namespace: ns, labels: {{app: a{}}}, ips: [10.{}.{}.{}]}}\n",
+                i % 500,
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            ));
+        }
+        std::fs::write(&path, yaml).expect("write");
+        let cfg = Config {
+            state_file: Some(path),
+            ..Config::default()
+        };
+        let state = Arc::new(StateHandle::new(ClusterState::empty("old")));
+        let datapath = Arc::new(std::sync::Mutex::new(None));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (result, ticks_during) = rt.block_on(async {
+            let t = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    t.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            tokio::task::yield_now().await;
+            let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+            let r = reload(&cfg, &state, &datapath).await;
+            (r, ticks.load(std::sync::atomic::Ordering::Relaxed) - before)
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        result.expect("reload");
+        assert_eq!(state.snapshot().endpoints().len(), 20_000);
+        assert!(
+            ticks_during >= 3,
+            "the runtime stalled during the reload ({ticks_during} ticks)"
+        );
+    }
+
+    #[test]
+    fn rejected_reload_keeps_the_state() {
+        let dir = std::env::temp_dir().join(format!("flowscope-reload-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("state.yaml");
+        let cfg = Config {
+            state_file: Some(path.clone()),
+            ..Config::default()
+        };
+        let state = Arc::new(StateHandle::new(ClusterState::empty("old")));
+        let datapath = Arc::new(std::sync::Mutex::new(None));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for bad in ["", &"[".repeat(200_000)] {
+            std::fs::write(&path, bad).expect("write");
+            let err = rt
+                .block_on(reload(&cfg, &state, &datapath))
+                .expect_err("rejected");
+            assert!(
+                err.to_string().contains("document is empty")
+                    || err.to_string().contains("nesting"),
+                "{err}"
+            );
+            assert_eq!(state.snapshot().node_name(), "old");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
