@@ -24,6 +24,8 @@ pub struct Config {
     pub unix_socket: Option<PathBuf>,
     pub access_log_socket: PathBuf,
     pub access_log_max_record: usize,
+    /// Producer connections served at once; further ones are closed and counted.
+    pub max_access_log_connections: usize,
     pub state_file: Option<PathBuf>,
     pub node_name: Option<String>,
     pub buffer_capacity: u64,
@@ -71,6 +73,30 @@ pub enum DaemonError {
     Datapath(#[from] DatapathError),
     #[error("loading state and policy: {0}")]
     Loader(String),
+    #[error(transparent)]
+    SocketPath(#[from] crate::sockets::SocketPathError),
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: every producer connection
+/// and gRPC stream holds one, and the common soft default (1,024) ran out under load.
+/// Returns the new soft limit.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads one valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
 }
 
 fn hostname() -> String {
@@ -203,12 +229,60 @@ struct PolledCounters {
     drops: std::collections::HashMap<u8, u64>,
 }
 
+async fn bind_tcp(addr: SocketAddr, what: &'static str) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Binds the Observer API's unix socket: a live socket at the path is refused, a stale one
+/// replaced, a regular file refused; mode 0660 and a 0750 directory whatever the umask.
+fn bind_unix(
+    path: &std::path::Path,
+) -> Result<(UnixListener, crate::sockets::OwnedPath), DaemonError> {
+    crate::sockets::prepare(path)?;
+    let listener = UnixListener::bind(path).map_err(|source| DaemonError::Listen {
+        what: "unix socket",
+        addr: path.display().to_string(),
+        source,
+    })?;
+    let owned = crate::sockets::OwnedPath::claim(path)?;
+    Ok((listener, owned))
+}
+
 /// Runs flowd until `shutdown` resolves.
 pub async fn run(
     cfg: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
+    match raise_fd_limit() {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
     let (initial_state, initial_policy) = load_off_runtime(&cfg).await?;
+    // Every listener is bound before any socket path is touched: a second flowd fails on
+    // the first port or path in use without having disturbed the first one.
+    let grpc_tcp = match cfg.listen_address {
+        Some(addr) => Some((addr, bind_tcp(addr, "gRPC address").await?)),
+        None => None,
+    };
+    let metrics_tcp = match cfg.metrics_address {
+        Some(addr) => Some((addr, bind_tcp(addr, "metrics address").await?)),
+        None => None,
+    };
+    for path in std::iter::once(&cfg.access_log_socket).chain(&cfg.unix_socket) {
+        crate::sockets::check(path)?;
+    }
+    let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
+    tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
+    let grpc_unix = match &cfg.unix_socket {
+        Some(path) => Some(bind_unix(path)?),
+        None => None,
+    };
     let state = Arc::new(StateHandle::new(initial_state));
     let mut registry = Registry::default();
     let stats = Arc::new(Stats::new(&mut registry));
@@ -294,10 +368,12 @@ pub async fn run(
         });
     }
 
-    let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
-    tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
-    let access_log_task =
-        tokio::spawn(access_log.run(sender, stats.clone(), cfg.access_log_max_record));
+    let access_log_task = tokio::spawn(access_log.run(
+        sender,
+        stats.clone(),
+        cfg.access_log_max_record,
+        cfg.max_access_log_connections,
+    ));
 
     let routes = api::grpc_routes(handle.clone()).await?;
     let mut servers = tokio::task::JoinSet::new();
@@ -305,14 +381,7 @@ pub async fn run(
     let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    if let Some(addr) = cfg.listen_address {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| DaemonError::Listen {
-                what: "gRPC address",
-                addr: addr.to_string(),
-                source,
-            })?;
+    if let Some((addr, listener)) = grpc_tcp {
         tracing::info!(address = %addr, "Observer API listening");
         let routes = routes.clone();
         let stop = stopped(stop_rx.clone());
@@ -323,17 +392,10 @@ pub async fn run(
                 .await
         });
     }
-    if let Some(path) = cfg.unix_socket.clone() {
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).map_err(|source| DaemonError::Listen {
-            what: "unix socket",
-            addr: path.display().to_string(),
-            source,
-        })?;
-        tracing::info!(path = %path.display(), "Observer API listening");
+    let mut api_socket_path = None;
+    if let Some((listener, owned)) = grpc_unix {
+        tracing::info!(path = %owned.path().display(), "Observer API listening");
+        api_socket_path = Some(owned);
         let routes = routes.clone();
         let stop = stopped(stop_rx.clone());
         servers.spawn(async move {
@@ -343,14 +405,7 @@ pub async fn run(
                 .await
         });
     }
-    if let Some(addr) = cfg.metrics_address {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| DaemonError::Listen {
-                what: "metrics address",
-                addr: addr.to_string(),
-                source,
-            })?;
+    if let Some((addr, listener)) = metrics_tcp {
         tracing::info!(address = %addr, "metrics listening");
         let app = api::metrics::router(registry.clone());
         let stop = stopped(stop_rx.clone());
@@ -393,9 +448,8 @@ pub async fn run(
     let _ = access_log_task.await;
     observer_task.abort();
     while servers.join_next().await.is_some() {}
-    if let Some(path) = &cfg.unix_socket {
-        let _ = std::fs::remove_file(path);
-    }
+    // Removes the API socket file only if it is still the one bound here.
+    drop(api_socket_path);
     // Detach exactly what was attached.
     if let Ok(mut g) = datapath.lock() {
         g.take();

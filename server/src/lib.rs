@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod observer;
 pub mod parser;
 pub mod policy;
+pub mod sockets;
 pub mod source;
 pub mod stats;
 pub mod store;

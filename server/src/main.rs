@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use flowscope_server::daemon::{self, Config};
 use flowscope_server::parser::l7::RedactOptions;
-use flowscope_server::source::accesslog::DEFAULT_MAX_RECORD;
+use flowscope_server::source::accesslog::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RECORD};
 use flowscope_server::source::datapath::{Aggregation, Transport};
 
 /// Flowscope server: Hubble-compatible flows from L7 proxy access logs.
@@ -26,6 +26,10 @@ struct Args {
     /// Largest access-log record accepted; larger ones are counted as truncated.
     #[arg(long, default_value_t = DEFAULT_MAX_RECORD)]
     access_log_max_record: usize,
+    /// Access-log producer connections served at once; further producers are closed at
+    /// once and counted (flowscope_access_log_connections_refused_total).
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_access_log_connections: usize,
     /// Cluster-state YAML file (endpoints, labels, identities); reloaded on SIGHUP.
     #[arg(long)]
     state: Option<PathBuf>,
@@ -129,6 +133,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         unix_socket: (!args.unix_socket.is_empty()).then(|| PathBuf::from(&args.unix_socket)),
         access_log_socket: args.access_log_socket,
         access_log_max_record: args.access_log_max_record,
+        max_access_log_connections: args.max_access_log_connections,
         state_file: args.state,
         node_name: args.node_name,
         buffer_capacity: args.buffer_capacity,

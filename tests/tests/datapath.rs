@@ -190,6 +190,7 @@ threading.Event().wait()
         netns: Some(node.name.clone()),
         extra_args: args,
         buffer_capacity: 65535,
+        shell_setup: None,
     });
     // Wait for the listeners.
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -12,4 +12,6 @@ pub enum SourceError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Path(#[from] crate::sockets::SocketPathError),
 }
