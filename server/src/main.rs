@@ -88,13 +88,19 @@ struct Args {
     /// Keep only these HTTP header values (others become HUBBLE_REDACTED); comma-separated.
     #[arg(long, value_delimiter = ',')]
     redact_http_headers_allow: Vec<String>,
-    /// Redact these HTTP header values; comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    /// Redact these HTTP header values; comma-separated. Replaces the default list of
+    /// credential headers; an empty value redacts none.
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_DENY)]
     redact_http_headers_deny: Vec<String>,
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "FLOWD_LOG", default_value = "info")]
     log: String,
 }
+
+/// `--redact-http-headers-deny`'s default: the credential headers, comma-separated.
+const DEFAULT_DENY: &str = "authorization,proxy-authorization,cookie,set-cookie,x-api-key,\
+                            x-auth-token,x-access-token,x-csrf-token,x-xsrf-token,\
+                            x-amz-security-token";
 
 fn optional_addr(s: &str, what: &str) -> anyhow::Result<Option<SocketAddr>> {
     if s.is_empty() {
@@ -126,6 +132,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let lower = |v: Vec<String>| {
         v.into_iter()
             .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
             .collect()
     };
     let cfg = Config {
@@ -170,4 +177,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     daemon::run(cfg, shutdown).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_deny_flag_matches_the_library_default() {
+        let args = Args::parse_from(["flowd"]);
+        assert_eq!(
+            args.redact_http_headers_deny,
+            flowscope_server::parser::redact::default_denied_headers()
+        );
+        let args = Args::parse_from(["flowd", "--redact-http-headers-deny="]);
+        assert_eq!(args.redact_http_headers_deny, vec![String::new()]);
+    }
 }

@@ -154,3 +154,57 @@ fn open_file_limit_is_raised_and_producers_are_capped() {
     assert_eq!(v, 2.0);
     assert_eq!(f.metric("flowscope_access_log_connections"), Some(2.0));
 }
+
+/// One HTTP request record carrying credentials and a request id.
+fn request_with_credentials() -> Vec<u8> {
+    use flowscope_proto::cilium::EntryType;
+    use flowscope_server::parser::l7::build::http_entry;
+    prost::Message::encode_to_vec(&http_entry(
+        EntryType::Request,
+        1_700_000_000_000_000_000,
+        "10.0.0.1:40000",
+        0,
+        "10.0.0.2:80",
+        0,
+        "GET",
+        "api",
+        "/",
+        0,
+        &[
+            ("Authorization", "Bearer s3cret"),
+            ("Cookie", "session=s3cret"),
+            ("X-Api-Key", "s3cret"),
+            ("X-Request-Id", "req-1"),
+        ],
+    ))
+}
+
+fn observed_headers(f: &Flowd) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = f.flowctl(&["observe", "--all", "-o", "jsonpb"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("req-1") || Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn credentials_are_redacted_by_default_and_the_flag_overrides() {
+    let f = Flowd::start(FlowdOptions::default());
+    f.producer().send(&request_with_credentials()).unwrap();
+    let text = observed_headers(&f);
+    assert!(text.contains("req-1"), "{text}");
+    assert!(!text.contains("s3cret"), "credentials leaked: {text}");
+    assert_eq!(text.matches("HUBBLE_REDACTED").count(), 3, "{text}");
+
+    let f = Flowd::start(FlowdOptions {
+        extra_args: vec!["--redact-http-headers-deny=".to_string()],
+        ..FlowdOptions::default()
+    });
+    f.producer().send(&request_with_credentials()).unwrap();
+    let text = observed_headers(&f);
+    assert_eq!(text.matches("s3cret").count(), 3, "{text}");
+}
