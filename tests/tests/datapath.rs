@@ -589,8 +589,29 @@ fn paused_reader_lost_events_add_up() {
     udp(&lab.client, "10.200.9.2", 53, 1);
     std::thread::sleep(Duration::from_millis(300));
     signal("-USR1");
-    std::thread::sleep(Duration::from_millis(200));
-    udp(&lab.client, "10.200.9.2", 53, 3000);
+    // Flood in batches until the kernel counts events it could not write (the paused
+    // readers' rings are full): the loss is created, not hoped for. A batch or two usually
+    // does; a loaded machine may need more. Bounded.
+    let failed_series = r#"flowscope_datapath_events_total{result="failed"}"#;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut batches = 0;
+    loop {
+        udp(&lab.client, "10.200.9.2", 53, 500);
+        batches += 1;
+        // flowd mirrors the kernel's per-CPU counters every 500 ms.
+        let poll_until = Instant::now() + Duration::from_millis(1200);
+        while f.metric(failed_series).unwrap_or(0.0) == 0.0 && Instant::now() < poll_until {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if f.metric(failed_series).unwrap_or(0.0) > 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no loss after {batches} batches of 500 packets with paused readers; log:\n{}",
+            f.log()
+        );
+    }
     signal("-USR1");
     // The kernel reports a loss with the next event it can write: send one after resuming.
     std::thread::sleep(Duration::from_millis(300));
