@@ -38,6 +38,8 @@ pub struct Config {
     pub redact: RedactOptions,
     /// Interfaces to attach the eBPF datapath to; none: no datapath.
     pub interfaces: Vec<String>,
+    /// Detach flowd programs another instance attached to the interfaces, instead of refusing.
+    pub replace_datapath: bool,
     /// CiliumNetworkPolicy YAML for the datapath's policy map.
     pub policy_file: Option<PathBuf>,
     pub aggregation: Aggregation,
@@ -321,7 +323,7 @@ pub async fn run(
         };
         let mut dp = Datapath::load(&dcfg)?;
         for iface in &dcfg.interfaces {
-            dp.attach(iface)?;
+            dp.attach(iface, cfg.replace_datapath)?;
         }
         dp.sync(&state.snapshot(), &initial_policy)?;
         dp.start_readers(

@@ -59,6 +59,10 @@ struct Args {
     /// from the endpoint behind it, tc egress packets to it.
     #[arg(long = "interface")]
     interfaces: Vec<String>,
+    /// If another flowd's programs are attached to an --interface, detach them and attach
+    /// ours (by default flowd refuses to start rather than chain a second copy).
+    #[arg(long)]
+    replace_datapath: bool,
     /// CiliumNetworkPolicy YAML (a supported subset) enforced by the datapath; reloaded on SIGHUP.
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -156,6 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             headers_deny: lower(args.redact_http_headers_deny),
         },
         interfaces: args.interfaces,
+        replace_datapath: args.replace_datapath,
         policy_file: args.policy,
         aggregation: args.monitor_aggregation,
         perf_pages: args.perf_pages,

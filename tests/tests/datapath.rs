@@ -756,3 +756,104 @@ fn perf_transport_delivers_the_same_flows() {
     );
     assert!(v["flow"]["ethernet"].is_object());
 }
+
+/// Two flowd on one interface: the second refuses to chain its programs behind the first
+/// one's, unless told to replace them; then only its own programs see the traffic.
+#[test]
+fn a_second_datapath_on_an_interface_is_refused_unless_replacing() {
+    if !is_root() {
+        eprintln!("skipped: needs root for namespaces and eBPF");
+        return;
+    }
+    let _serial = serial();
+    let tag = format!("fsr{}", std::process::id() % 100_000);
+    let node = Netns::new(&format!("{tag}-node"));
+    let client = Netns::new(&format!("{tag}-client"));
+    veth(
+        &client,
+        "eth0",
+        Some("10.201.1.2/24"),
+        &node,
+        "lxc-r",
+        Some("10.201.1.1/24"),
+    );
+    let start = |extra: &[&str]| {
+        let mut args = vec!["--interface=lxc-r".to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Flowd::start(FlowdOptions {
+            state_yaml: STATE,
+            netns: Some(node.name.clone()),
+            extra_args: args,
+            buffer_capacity: 4095,
+            shell_setup: None,
+        })
+    };
+    let first = start(&[]);
+
+    // Same interface, its own sockets and ports: refused, with a clear message.
+    let dir = std::env::temp_dir().join(format!("{tag}-second"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut second = node
+        .command(flowscope_tests::bin("flowd").to_str().unwrap())
+        .args([
+            "--interface=lxc-r",
+            "--listen-address=",
+            "--metrics-address=",
+        ])
+        .arg(format!("--unix-socket={}", dir.join("h.sock").display()))
+        .arg(format!(
+            "--access-log-socket={}",
+            dir.join("al.sock").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while second.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let exited = second.try_wait().unwrap();
+    if exited.is_none() {
+        flowscope_tests::terminate(&mut second, Duration::from_secs(5));
+    }
+    let out = second.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        exited.is_some_and(|s| !s.success()),
+        "second flowd kept running: {err}"
+    );
+    assert!(err.contains("already attached"), "{err}");
+    assert!(err.contains("--replace-datapath"), "{err}");
+
+    // With --replace-datapath it takes the interface over: the first one sees nothing more.
+    let replacing = start(&["--replace-datapath"]);
+    assert!(
+        replacing.log().contains("replaced the datapath programs"),
+        "{}",
+        replacing.log()
+    );
+    let series = r#"flowscope_datapath_packets_total{verdict="forwarded"}"#;
+    // Let the first flowd's counters (polled every 500 ms) take in what its programs saw
+    // before they were replaced (neighbour discovery on the new link, for instance).
+    std::thread::sleep(Duration::from_millis(1200));
+    let before = first.metric(series).unwrap_or(0.0);
+    let out = client.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.201.1.1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let now = replacing.wait_metric(series, 6.0);
+    assert!(now >= 6.0, "the replacing flowd counts the pings ({now})");
+    // The first flowd's counters are polled every 500 ms: give it the time to (not) move.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        first.metric(series).unwrap_or(0.0),
+        before,
+        "the replaced programs still run"
+    );
+    drop(replacing);
+    drop(first);
+}

@@ -2,6 +2,7 @@
 //! observer without ever blocking on it.
 
 pub mod accesslog;
+pub mod attached;
 pub mod datapath;
 
 #[derive(Debug, thiserror::Error)]
