@@ -279,12 +279,6 @@ pub async fn run(
     for path in std::iter::once(&cfg.access_log_socket).chain(&cfg.unix_socket) {
         crate::sockets::check(path)?;
     }
-    let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
-    tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
-    let grpc_unix = match &cfg.unix_socket {
-        Some(path) => Some(bind_unix(path)?),
-        None => None,
-    };
     let state = Arc::new(StateHandle::new(initial_state));
     let mut registry = Registry::default();
     let stats = Arc::new(Stats::new(&mut registry));
@@ -370,6 +364,14 @@ pub async fn run(
         });
     }
 
+    // The unix sockets come after the datapath, so a flowd without privileges fails on the
+    // datapath (one clear line) without having created any socket file.
+    let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
+    tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
+    let grpc_unix = match &cfg.unix_socket {
+        Some(path) => Some(bind_unix(path)?),
+        None => None,
+    };
     let access_log_task = tokio::spawn(access_log.run(
         sender,
         stats.clone(),
