@@ -232,6 +232,19 @@ fn udp(ns: &Netns, dst: &str, port: u16, count: usize) {
     assert!(ns.exec(&["python3", "-c", &code]).status.success());
 }
 
+/// [`udp`] from a sender pinned to `cpu`.
+fn udp_on_cpu(ns: &Netns, cpu: usize, dst: &str, port: u16, count: usize) {
+    let code = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range({count}):\n    s.sendto(b'x'*32,('{dst}',{port}))\n"
+    );
+    let out = ns.exec(&["taskset", "-c", &cpu.to_string(), "python3", "-c", &code]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn observe(flowd: &Flowd, args: &[&str]) -> Vec<String> {
     let mut all = vec!["observe", "--all"];
     all.extend_from_slice(args);
@@ -613,25 +626,36 @@ fn paused_reader_lost_events_add_up() {
         );
     }
     signal("-USR1");
-    // The kernel reports a loss with the next event it can write: send one after resuming.
+    // The kernel reports a CPU's loss with the next event it writes to that CPU's ring, so
+    // after resuming, send a few packets from every CPU (the veth delivers them on the
+    // sender's CPU) until every loss is reported, bounded.
     std::thread::sleep(Duration::from_millis(300));
-    udp(&lab.client, "10.200.9.2", 53, 1);
+    let cpus: usize = std::thread::available_parallelism().map_or(1, |n| n.get());
     let series = |name: &str| f.metric(name).unwrap_or(0.0) as u64;
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(30);
     let (mut emitted, mut failed, mut seen, mut lost);
-    loop {
-        emitted = series(r#"flowscope_datapath_events_total{result="emitted"}"#);
-        failed = series(r#"flowscope_datapath_events_total{result="failed"}"#);
-        seen = series(r#"flowscope_source_records_received_total{source="datapath"}"#);
-        lost = series(r#"hubble_lost_events_total{source="perf_event_ring_buffer"}"#);
-        if (emitted > 0 && seen + lost == emitted + failed) || Instant::now() > deadline {
-            break;
+    'report: loop {
+        for cpu in 0..cpus {
+            udp_on_cpu(&lab.client, cpu, "10.200.9.2", 53, 3);
         }
-        std::thread::sleep(Duration::from_millis(100));
+        let poll_until = Instant::now() + Duration::from_millis(1500);
+        loop {
+            emitted = series(r#"flowscope_datapath_events_total{result="emitted"}"#);
+            failed = series(r#"flowscope_datapath_events_total{result="failed"}"#);
+            seen = series(r#"flowscope_source_records_received_total{source="datapath"}"#);
+            lost = series(r#"hubble_lost_events_total{source="perf_event_ring_buffer"}"#);
+            if (lost > 0 && seen + lost == emitted + failed) || Instant::now() > deadline {
+                break 'report;
+            }
+            if Instant::now() > poll_until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     assert!(
         lost > 0,
-        "a paused reader under a flood loses events (emitted {emitted}, seen {seen}); log:\n{}",
+        "a paused reader under a flood loses events (emitted {emitted}, failed {failed}, seen {seen}); log:\n{}",
         f.log()
     );
     assert_eq!(
