@@ -266,8 +266,8 @@ pub async fn run(
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
     let (initial_state, initial_policy) = load_off_runtime(&cfg).await?;
-    // Every listener is bound before any socket path is touched: a second flowd fails on
-    // the first port or path in use without having disturbed the first one.
+    // The TCP listeners are bound and both socket paths checked before any path is touched:
+    // a second flowd fails on the first port or live socket without disturbing the first.
     let grpc_tcp = match cfg.listen_address {
         Some(addr) => Some((addr, bind_tcp(addr, "gRPC address").await?)),
         None => None,
