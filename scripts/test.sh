@@ -28,4 +28,16 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # The integration tests run the binaries, so build them first.
 cargo build --workspace --bins --locked
-cargo test --workspace --locked
+# Every test binary runs even when an earlier one fails; the failures are listed at the end.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log" || status=$?
+if ! ./scripts/test-summary.sh <"$log" && [ "$status" -eq 0 ]; then
+  status=1
+fi
+if [ "$status" -ne 0 ]; then
+  echo "test suite FAILED" >&2
+  exit "$status"
+fi
+echo "test suite passed"

@@ -18,12 +18,14 @@ use crate::source::datapath::{Aggregation, Datapath, DatapathConfig, DatapathErr
 use crate::stats::Stats;
 
 /// Everything flowd needs to start.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub listen_address: Option<SocketAddr>,
     pub unix_socket: Option<PathBuf>,
     pub access_log_socket: PathBuf,
     pub access_log_max_record: usize,
+    /// Producer connections served at once; further ones are closed and counted.
+    pub max_access_log_connections: usize,
     pub state_file: Option<PathBuf>,
     pub node_name: Option<String>,
     pub buffer_capacity: u64,
@@ -36,6 +38,8 @@ pub struct Config {
     pub redact: RedactOptions,
     /// Interfaces to attach the eBPF datapath to; none: no datapath.
     pub interfaces: Vec<String>,
+    /// Detach flowd programs another instance attached to the interfaces, instead of refusing.
+    pub replace_datapath: bool,
     /// CiliumNetworkPolicy YAML for the datapath's policy map.
     pub policy_file: Option<PathBuf>,
     pub aggregation: Aggregation,
@@ -69,6 +73,32 @@ pub enum DaemonError {
     PolicyCompile(String),
     #[error(transparent)]
     Datapath(#[from] DatapathError),
+    #[error("loading state and policy: {0}")]
+    Loader(String),
+    #[error(transparent)]
+    SocketPath(#[from] crate::sockets::SocketPathError),
+}
+
+/// Raises the soft limit on open descriptors to the hard limit: every producer connection
+/// and gRPC stream holds one, and the common soft default (1,024) ran out under load.
+/// Returns the new soft limit.
+pub fn raise_fd_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes one rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        lim.rlim_cur = lim.rlim_max;
+        // SAFETY: setrlimit reads one valid rlimit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(lim.rlim_cur)
 }
 
 fn hostname() -> String {
@@ -104,6 +134,46 @@ fn load_state_and_policy(cfg: &Config) -> Result<(ClusterState, CompiledPolicy),
         );
     }
     Ok((state, compiled))
+}
+
+/// [`load_state_and_policy`] on a blocking thread: a large or hostile file takes seconds to
+/// parse, and parsing on the runtime would stall the API and every source meanwhile.
+async fn load_off_runtime(cfg: &Config) -> Result<(ClusterState, CompiledPolicy), DaemonError> {
+    let cfg = cfg.clone();
+    tokio::task::spawn_blocking(move || load_state_and_policy(&cfg))
+        .await
+        .map_err(|e| DaemonError::Loader(e.to_string()))?
+}
+
+/// Loads the files again and, when both are good, fills the datapath maps and swaps the new
+/// state in whole; on any error the previous state and maps stay in force. The loading and
+/// the map updates run off the runtime.
+async fn reload(
+    cfg: &Config,
+    state: &Arc<StateHandle>,
+    datapath: &Arc<std::sync::Mutex<Option<Datapath>>>,
+) -> Result<(), DaemonError> {
+    let (s, policy) = load_off_runtime(cfg).await?;
+    let dp = datapath.clone();
+    let (s, policy) = tokio::task::spawn_blocking(move || {
+        let mut guard = match dp.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(dp) = guard.as_mut() {
+            dp.sync(&s, &policy)?;
+        }
+        Ok::<_, DaemonError>((s, policy))
+    })
+    .await
+    .map_err(|e| DaemonError::Loader(e.to_string()))??;
+    tracing::info!(
+        endpoints = s.endpoints().len(),
+        policy_entries = policy.entries.len(),
+        "cluster state and policy reloaded"
+    );
+    state.replace(s);
+    Ok(())
 }
 
 /// Mirrors the datapath's per-CPU counters into the registry.
@@ -161,12 +231,54 @@ struct PolledCounters {
     drops: std::collections::HashMap<u8, u64>,
 }
 
+async fn bind_tcp(addr: SocketAddr, what: &'static str) -> Result<TcpListener, DaemonError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| DaemonError::Listen {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
+}
+
+/// Binds the Observer API's unix socket: a live socket at the path is refused, a stale one
+/// replaced, a regular file refused; mode 0660 and a 0750 directory whatever the umask.
+fn bind_unix(
+    path: &std::path::Path,
+) -> Result<(UnixListener, crate::sockets::OwnedPath), DaemonError> {
+    crate::sockets::prepare(path)?;
+    let listener = UnixListener::bind(path).map_err(|source| DaemonError::Listen {
+        what: "unix socket",
+        addr: path.display().to_string(),
+        source,
+    })?;
+    let owned = crate::sockets::OwnedPath::claim(path)?;
+    Ok((listener, owned))
+}
+
 /// Runs flowd until `shutdown` resolves.
 pub async fn run(
     cfg: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), DaemonError> {
-    let (initial_state, initial_policy) = load_state_and_policy(&cfg)?;
+    match raise_fd_limit() {
+        Ok(n) => tracing::debug!(limit = n, "open-file limit"),
+        Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
+    }
+    let (initial_state, initial_policy) = load_off_runtime(&cfg).await?;
+    // The TCP listeners are bound and both socket paths checked before any path is touched:
+    // a second flowd fails on the first port or live socket without disturbing the first.
+    let grpc_tcp = match cfg.listen_address {
+        Some(addr) => Some((addr, bind_tcp(addr, "gRPC address").await?)),
+        None => None,
+    };
+    let metrics_tcp = match cfg.metrics_address {
+        Some(addr) => Some((addr, bind_tcp(addr, "metrics address").await?)),
+        None => None,
+    };
+    for path in std::iter::once(&cfg.access_log_socket).chain(&cfg.unix_socket) {
+        crate::sockets::check(path)?;
+    }
     let state = Arc::new(StateHandle::new(initial_state));
     let mut registry = Registry::default();
     let stats = Arc::new(Stats::new(&mut registry));
@@ -205,7 +317,7 @@ pub async fn run(
         };
         let mut dp = Datapath::load(&dcfg)?;
         for iface in &dcfg.interfaces {
-            dp.attach(iface)?;
+            dp.attach(iface, cfg.replace_datapath)?;
         }
         dp.sync(&state.snapshot(), &initial_policy)?;
         dp.start_readers(
@@ -252,10 +364,20 @@ pub async fn run(
         });
     }
 
+    // The unix sockets come after the datapath, so a flowd without privileges fails on the
+    // datapath (one clear line) without having created any socket file.
     let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
     tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
-    let access_log_task =
-        tokio::spawn(access_log.run(sender, stats.clone(), cfg.access_log_max_record));
+    let grpc_unix = match &cfg.unix_socket {
+        Some(path) => Some(bind_unix(path)?),
+        None => None,
+    };
+    let access_log_task = tokio::spawn(access_log.run(
+        sender,
+        stats.clone(),
+        cfg.access_log_max_record,
+        cfg.max_access_log_connections,
+    ));
 
     let routes = api::grpc_routes(handle.clone()).await?;
     let mut servers = tokio::task::JoinSet::new();
@@ -263,14 +385,7 @@ pub async fn run(
     let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    if let Some(addr) = cfg.listen_address {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| DaemonError::Listen {
-                what: "gRPC address",
-                addr: addr.to_string(),
-                source,
-            })?;
+    if let Some((addr, listener)) = grpc_tcp {
         tracing::info!(address = %addr, "Observer API listening");
         let routes = routes.clone();
         let stop = stopped(stop_rx.clone());
@@ -281,17 +396,10 @@ pub async fn run(
                 .await
         });
     }
-    if let Some(path) = cfg.unix_socket.clone() {
-        if let Some(parent) = path.parent() {
-            let _ = std::fs::create_dir_all(parent);
-        }
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).map_err(|source| DaemonError::Listen {
-            what: "unix socket",
-            addr: path.display().to_string(),
-            source,
-        })?;
-        tracing::info!(path = %path.display(), "Observer API listening");
+    let mut api_socket_path = None;
+    if let Some((listener, owned)) = grpc_unix {
+        tracing::info!(path = %owned.path().display(), "Observer API listening");
+        api_socket_path = Some(owned);
         let routes = routes.clone();
         let stop = stopped(stop_rx.clone());
         servers.spawn(async move {
@@ -301,14 +409,7 @@ pub async fn run(
                 .await
         });
     }
-    if let Some(addr) = cfg.metrics_address {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| DaemonError::Listen {
-                what: "metrics address",
-                addr: addr.to_string(),
-                source,
-            })?;
+    if let Some((addr, listener)) = metrics_tcp {
         tracing::info!(address = %addr, "metrics listening");
         let app = api::metrics::router(registry.clone());
         let stop = stopped(stop_rx.clone());
@@ -332,25 +433,8 @@ pub async fn run(
             return;
         };
         while hup.recv().await.is_some() {
-            match load_state_and_policy(&reload_cfg) {
-                Ok((s, policy)) => {
-                    let mut guard = match reload_dp.lock() {
-                        Ok(g) => g,
-                        Err(p) => p.into_inner(),
-                    };
-                    if let Some(Err(e)) = guard.as_mut().map(|dp| dp.sync(&s, &policy)) {
-                        tracing::error!("datapath maps not updated: {e}");
-                        continue;
-                    }
-                    drop(guard);
-                    tracing::info!(
-                        endpoints = s.endpoints().len(),
-                        policy_entries = policy.entries.len(),
-                        "cluster state and policy reloaded"
-                    );
-                    reload_state.replace(s);
-                }
-                Err(e) => tracing::error!("reload rejected, previous state stays in force: {e}"),
+            if let Err(e) = reload(&reload_cfg, &reload_state, &reload_dp).await {
+                tracing::error!("reload rejected, previous state stays in force: {e}");
             }
         }
     });
@@ -368,12 +452,97 @@ pub async fn run(
     let _ = access_log_task.await;
     observer_task.abort();
     while servers.join_next().await.is_some() {}
-    if let Some(path) = &cfg.unix_socket {
-        let _ = std::fs::remove_file(path);
-    }
+    // Removes the API socket file only if it is still the one bound here.
+    drop(api_socket_path);
     // Detach exactly what was attached.
     if let Ok(mut g) = datapath.lock() {
         g.take();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reload of a large state file must leave the runtime free: on a single-threaded
+    /// runtime a ticker task has to keep ticking while the file is parsed.
+    #[test]
+    fn reload_parses_off_the_runtime() {
+        let dir = std::env::temp_dir().join(format!("flowscope-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("state.yaml");
+        let mut yaml = String::from("node_name: n\nendpoints:\n");
+        for i in 0..20_000u32 {
+            yaml.push_str(&format!(
+                "  - {{name: p{i}, namespace: ns, labels: {{app: a{}}}, ips: [10.{}.{}.{}]}}\n",
+                i % 500,
+                i >> 16,
+                (i >> 8) & 255,
+                i & 255
+            ));
+        }
+        std::fs::write(&path, yaml).expect("write");
+        let cfg = Config {
+            state_file: Some(path),
+            ..Config::default()
+        };
+        let state = Arc::new(StateHandle::new(ClusterState::empty("old")));
+        let datapath = Arc::new(std::sync::Mutex::new(None));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let ticks = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let (result, ticks_during) = rt.block_on(async {
+            let t = ticks.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                    t.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+            tokio::task::yield_now().await;
+            let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
+            let r = reload(&cfg, &state, &datapath).await;
+            (r, ticks.load(std::sync::atomic::Ordering::Relaxed) - before)
+        });
+        let _ = std::fs::remove_dir_all(&dir);
+        result.expect("reload");
+        assert_eq!(state.snapshot().endpoints().len(), 20_000);
+        assert!(
+            ticks_during >= 3,
+            "the runtime stalled during the reload ({ticks_during} ticks)"
+        );
+    }
+
+    #[test]
+    fn rejected_reload_keeps_the_state() {
+        let dir = std::env::temp_dir().join(format!("flowscope-reload-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("state.yaml");
+        let cfg = Config {
+            state_file: Some(path.clone()),
+            ..Config::default()
+        };
+        let state = Arc::new(StateHandle::new(ClusterState::empty("old")));
+        let datapath = Arc::new(std::sync::Mutex::new(None));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for bad in ["", &"[".repeat(200_000)] {
+            std::fs::write(&path, bad).expect("write");
+            let err = rt
+                .block_on(reload(&cfg, &state, &datapath))
+                .expect_err("rejected");
+            assert!(
+                err.to_string().contains("document is empty")
+                    || err.to_string().contains("nesting"),
+                "{err}"
+            );
+            assert_eq!(state.snapshot().node_name(), "old");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

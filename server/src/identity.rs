@@ -143,18 +143,25 @@ impl ClusterState {
     }
 
     pub fn load(path: &Path) -> Result<Self, StateError> {
-        let text = std::fs::read_to_string(path).map_err(|source| StateError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = crate::document::read(path)
+            .map_err(|source| StateError::Read {
+                path: path.display().to_string(),
+                source,
+            })?
+            .map_err(|e| StateError::Parse {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         Self::parse(&text).map_err(|message| StateError::Parse {
             path: path.display().to_string(),
             message,
         })
     }
 
-    /// Parses state YAML; errors name the line.
+    /// Parses state YAML; errors name the line. Empty, oversized and too deeply nested
+    /// documents are rejected before parsing ([`crate::document`]).
     pub fn parse(text: &str) -> Result<Self, String> {
+        crate::document::check(text).map_err(|e| e.to_string())?;
         let spec: StateSpec = serde_yaml_ng::from_str(text).map_err(|e| match e.location() {
             Some(loc) => format!("line {}: {e}", loc.line()),
             None => e.to_string(),
@@ -185,7 +192,7 @@ impl ClusterState {
                 .map(|(_, _, l)| l.clone()),
             &explicit,
             &taken,
-        );
+        )?;
 
         for (i, ep, labels) in resolved {
             let identity = match ep.identity {
@@ -338,25 +345,47 @@ fn normalize_labels(ep: &EndpointSpec) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// Assigns each label set without an explicit identity a number from 256 up: a hash of the
-/// sorted labels (stable across reloads and unaffected by other endpoints), probing linearly
-/// past numbers already taken. Label sets are processed in sorted order, so the result
-/// depends only on the set of label sets.
+/// The first and last identity a cluster-local label set may get: Cilium's
+/// `identity.MinimalAllocationIdentity` and `MaximumAllocationIdentity` (256 and
+/// `(1 << ClusterIDShift) - 1`; the bits above 16 carry the cluster ID).
+pub const MIN_DERIVED_IDENTITY: u32 = reserved::MIN_ALLOCATED;
+pub const MAX_DERIVED_IDENTITY: u32 = (1 << 16) - 1;
+
+/// Assigns each label set without an explicit identity a number in
+/// [`MIN_DERIVED_IDENTITY`]`..=`[`MAX_DERIVED_IDENTITY`]: a hash of the sorted labels
+/// (stable across reloads and unaffected by other endpoints), probing linearly past numbers
+/// already taken. Label sets are processed in sorted order, so the result depends only on
+/// the set of label sets. When the range is full the file is rejected: probing a full
+/// range would never end.
 fn derive_identities(
     label_sets: impl Iterator<Item = Vec<String>>,
     explicit: &HashMap<Vec<String>, u32>,
     taken: &HashSet<u32>,
-) -> HashMap<Vec<String>, u32> {
-    const SPAN: u32 = 65536 - reserved::MIN_ALLOCATED;
+) -> Result<HashMap<Vec<String>, u32>, String> {
+    const SPAN: u32 = MAX_DERIVED_IDENTITY - MIN_DERIVED_IDENTITY + 1;
     let mut sets: Vec<Vec<String>> = label_sets.collect();
     sets.sort();
     sets.dedup();
     let mut used = taken.clone();
+    // Only numbers inside the range limit how many more can be derived.
+    let mut free = SPAN as usize
+        - taken
+            .iter()
+            .filter(|id| (MIN_DERIVED_IDENTITY..=MAX_DERIVED_IDENTITY).contains(*id))
+            .count();
     let mut out = HashMap::new();
     for set in sets {
         if let Some(id) = explicit.get(&set) {
             out.insert(set, *id);
             continue;
+        }
+        if free == 0 {
+            return Err(format!(
+                "identity range {MIN_DERIVED_IDENTITY}-{MAX_DERIVED_IDENTITY} is exhausted: \
+                 {} label sets without an explicit identity need more than the {SPAN} \
+                 cluster-local identities (minus those given explicitly)",
+                out.len() + 1
+            ));
         }
         let mut h: u32 = 0x811c_9dc5;
         for label in &set {
@@ -364,14 +393,16 @@ fn derive_identities(
                 h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
             }
         }
-        let mut id = reserved::MIN_ALLOCATED + h % SPAN;
+        // At least one number is free, so this probe ends within SPAN steps.
+        let mut id = MIN_DERIVED_IDENTITY + h % SPAN;
         while used.contains(&id) {
-            id = reserved::MIN_ALLOCATED + (id - reserved::MIN_ALLOCATED + 1) % SPAN;
+            id = MIN_DERIVED_IDENTITY + (id - MIN_DERIVED_IDENTITY + 1) % SPAN;
         }
         used.insert(id);
+        free -= 1;
         out.insert(set, id);
     }
-    out
+    Ok(out)
 }
 
 /// The live state, swapped whole on reload. Readers take a cheap `Arc` snapshot.
@@ -504,6 +535,18 @@ endpoints:
     }
 
     #[test]
+    fn empty_and_deeply_nested_documents_are_rejected() {
+        // What a reload sees in the middle of truncate-then-write.
+        let err = ClusterState::parse("").expect_err("empty");
+        assert!(err.contains("document is empty"), "{err}");
+        assert!(ClusterState::parse("# nothing yet\n").is_err());
+        let t = std::time::Instant::now();
+        let err = ClusterState::parse(&"[".repeat(200_000)).expect_err("nested");
+        assert!(err.contains("nesting deeper than 64 levels"), "{err}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    }
+
+    #[test]
     fn duplicate_ip_and_conflicting_identity_are_rejected() {
         let dup = "endpoints:\n  - name: a\n    ips: [1.2.3.4]\n  - name: b\n    ips: [1.2.3.4]\n";
         assert!(ClusterState::parse(dup).is_err());
@@ -531,6 +574,47 @@ endpoints:
             .expect("remote");
         assert_eq!(remote.endpoint_id, None);
         assert!(remote.workloads.is_empty());
+    }
+
+    /// `count` endpoints, each with its own label set and no explicit identity.
+    fn distinct_label_sets(count: usize, explicit: &[u32]) -> String {
+        let mut y = String::from("endpoints:\n");
+        for i in 0..count {
+            y.push_str(&format!("  - {{name: p{i}, labels: [\"k8s:n={i}\"]}}\n"));
+        }
+        for (i, id) in explicit.iter().enumerate() {
+            y.push_str(&format!(
+                "  - {{name: e{i}, labels: [\"k8s:e={i}\"], identity: {id}}}\n"
+            ));
+        }
+        y
+    }
+
+    #[test]
+    fn full_identity_range_is_an_error_not_a_hang() {
+        let span = (MAX_DERIVED_IDENTITY - MIN_DERIVED_IDENTITY + 1) as usize;
+        // Run on a thread with a deadline: the bug this guards against is an endless loop.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let fits = ClusterState::parse(&distinct_label_sets(span, &[])).map(|s| {
+                let ids: HashSet<u32> = s.endpoints().iter().map(|e| e.identity).collect();
+                (ids.len(), ids.iter().all(|id| (256..=65535).contains(id)))
+            });
+            let over = ClusterState::parse(&distinct_label_sets(span + 1, &[])).map(|_| ());
+            // An explicit identity inside the range takes one of the numbers.
+            let explicit = ClusterState::parse(&distinct_label_sets(span, &[300])).map(|_| ());
+            let _ = tx.send((fits, over, explicit));
+        });
+        let (fits, over, explicit) = rx
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("identity derivation must terminate");
+        assert_eq!(fits.expect("a full range still loads"), (span, true));
+        let err = over.expect_err("one label set too many");
+        assert!(
+            err.contains("identity range 256-65535 is exhausted"),
+            "{err}"
+        );
+        assert!(explicit.is_err());
     }
 
     #[test]

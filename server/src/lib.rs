@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod document;
 pub mod enrich;
 pub mod flow;
 pub mod identity;
@@ -9,6 +10,7 @@ pub mod metrics;
 pub mod observer;
 pub mod parser;
 pub mod policy;
+pub mod sockets;
 pub mod source;
 pub mod stats;
 pub mod store;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use flowscope_server::daemon::{self, Config};
 use flowscope_server::parser::l7::RedactOptions;
-use flowscope_server::source::accesslog::DEFAULT_MAX_RECORD;
+use flowscope_server::source::accesslog::{DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_RECORD};
 use flowscope_server::source::datapath::{Aggregation, Transport};
 
 /// Flowscope server: Hubble-compatible flows from L7 proxy access logs.
@@ -26,6 +26,10 @@ struct Args {
     /// Largest access-log record accepted; larger ones are counted as truncated.
     #[arg(long, default_value_t = DEFAULT_MAX_RECORD)]
     access_log_max_record: usize,
+    /// Access-log producer connections served at once; further producers are closed at
+    /// once and counted (flowscope_access_log_connections_refused_total).
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNECTIONS)]
+    max_access_log_connections: usize,
     /// Cluster-state YAML file (endpoints, labels, identities); reloaded on SIGHUP.
     #[arg(long)]
     state: Option<PathBuf>,
@@ -55,6 +59,10 @@ struct Args {
     /// from the endpoint behind it, tc egress packets to it.
     #[arg(long = "interface")]
     interfaces: Vec<String>,
+    /// If another flowd's programs are attached to an --interface, detach them and attach
+    /// ours (by default flowd refuses to start rather than chain a second copy).
+    #[arg(long)]
+    replace_datapath: bool,
     /// CiliumNetworkPolicy YAML (a supported subset) enforced by the datapath; reloaded on SIGHUP.
     #[arg(long)]
     policy: Option<PathBuf>,
@@ -84,13 +92,19 @@ struct Args {
     /// Keep only these HTTP header values (others become HUBBLE_REDACTED); comma-separated.
     #[arg(long, value_delimiter = ',')]
     redact_http_headers_allow: Vec<String>,
-    /// Redact these HTTP header values; comma-separated.
-    #[arg(long, value_delimiter = ',')]
+    /// Redact these HTTP header values; comma-separated. Replaces the default list of
+    /// credential headers; an empty value redacts none.
+    #[arg(long, value_delimiter = ',', default_value = DEFAULT_DENY)]
     redact_http_headers_deny: Vec<String>,
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "FLOWD_LOG", default_value = "info")]
     log: String,
 }
+
+/// `--redact-http-headers-deny`'s default: the credential headers, comma-separated.
+const DEFAULT_DENY: &str = "authorization,proxy-authorization,cookie,set-cookie,x-api-key,\
+                            x-auth-token,x-access-token,x-csrf-token,x-xsrf-token,\
+                            x-amz-security-token";
 
 fn optional_addr(s: &str, what: &str) -> anyhow::Result<Option<SocketAddr>> {
     if s.is_empty() {
@@ -122,6 +136,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let lower = |v: Vec<String>| {
         v.into_iter()
             .map(|h| h.trim().to_ascii_lowercase())
+            .filter(|h| !h.is_empty())
             .collect()
     };
     let cfg = Config {
@@ -129,6 +144,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         unix_socket: (!args.unix_socket.is_empty()).then(|| PathBuf::from(&args.unix_socket)),
         access_log_socket: args.access_log_socket,
         access_log_max_record: args.access_log_max_record,
+        max_access_log_connections: args.max_access_log_connections,
         state_file: args.state,
         node_name: args.node_name,
         buffer_capacity: args.buffer_capacity,
@@ -144,6 +160,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             headers_deny: lower(args.redact_http_headers_deny),
         },
         interfaces: args.interfaces,
+        replace_datapath: args.replace_datapath,
         policy_file: args.policy,
         aggregation: args.monitor_aggregation,
         perf_pages: args.perf_pages,
@@ -165,4 +182,20 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     daemon::run(cfg, shutdown).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_deny_flag_matches_the_library_default() {
+        let args = Args::parse_from(["flowd"]);
+        assert_eq!(
+            args.redact_http_headers_deny,
+            flowscope_server::parser::redact::default_denied_headers()
+        );
+        let args = Args::parse_from(["flowd", "--redact-http-headers-deny="]);
+        assert_eq!(args.redact_http_headers_deny, vec![String::new()]);
+    }
 }

@@ -147,10 +147,15 @@ fn yaml_err(e: serde_yaml_ng::Error) -> String {
 
 impl PolicySet {
     pub fn load(path: &std::path::Path) -> Result<Self, PolicyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = crate::document::read(path)
+            .map_err(|source| PolicyError::Read {
+                path: path.display().to_string(),
+                source,
+            })?
+            .map_err(|e| PolicyError::Parse {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
         Self::parse(&text).map_err(|message| PolicyError::Parse {
             path: path.display().to_string(),
             message,
@@ -158,7 +163,9 @@ impl PolicySet {
     }
 
     /// Parses one or more YAML documents (`---`-separated) of kind CiliumNetworkPolicy.
+    /// An empty file is rejected (it would silently lift every rule); `{}` is no policy.
     pub fn parse(text: &str) -> Result<Self, String> {
+        crate::document::check(text).map_err(|e| e.to_string())?;
         let mut set = PolicySet::default();
         for doc in serde_yaml_ng::Deserializer::from_str(text) {
             let value = serde_yaml_ng::Value::deserialize(doc).map_err(yaml_err)?;
@@ -589,5 +596,16 @@ spec:
             let err = PolicySet::parse(text).expect_err(needle);
             assert!(err.contains(needle), "{needle}: {err}");
         }
+    }
+
+    #[test]
+    fn empty_and_deeply_nested_files_are_rejected() {
+        let err = PolicySet::parse("").expect_err("empty");
+        assert!(err.contains("document is empty"), "{err}");
+        assert!(PolicySet::parse("{}").expect("no policy").is_empty());
+        let t = std::time::Instant::now();
+        let err = PolicySet::parse(&"{a: ".repeat(50_000)).expect_err("nested");
+        assert!(err.contains("nesting deeper"), "{err}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(5));
     }
 }

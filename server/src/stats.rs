@@ -68,7 +68,11 @@ pub struct Stats {
     pub access_log_truncated: Counter,
     pub access_log_undecodable: Counter,
     pub access_log_invalid: Counter,
+    /// Zero-length datagrams (not a record, and not the end of the connection either).
+    pub access_log_empty: Counter,
     pub access_log_connections: Gauge,
+    /// Producers closed at once because `--max-access-log-connections` were open.
+    pub access_log_connections_refused: Counter,
     pub lost_observer_queue: Counter,
     pub lost_ring_buffer: Counter,
     /// Datapath perf-ring losses, counted when reported to the metrics processor.
@@ -112,6 +116,7 @@ impl Stats {
         let access_log_truncated = dropped.get_or_create(&drop("truncated")).clone();
         let access_log_undecodable = dropped.get_or_create(&drop("undecodable")).clone();
         let access_log_invalid = dropped.get_or_create(&drop("invalid")).clone();
+        let access_log_empty = dropped.get_or_create(&drop("empty")).clone();
         let lost_observer_queue = lost
             .get_or_create(&LostLabels {
                 source: "observer_events_queue",
@@ -134,7 +139,9 @@ impl Stats {
             access_log_truncated,
             access_log_undecodable,
             access_log_invalid,
+            access_log_empty,
             access_log_connections: Gauge::default(),
+            access_log_connections_refused: Counter::default(),
             lost_observer_queue,
             lost_ring_buffer,
             lost_perf_ring_buffer,
@@ -168,13 +175,18 @@ impl Stats {
         );
         fs.register(
             "source_records_dropped",
-            "Records dropped, per source and reason (truncated, undecodable, invalid)",
+            "Records dropped, per source and reason (truncated, undecodable, invalid, empty)",
             stats.dropped.clone(),
         );
         fs.register(
             "access_log_connections",
             "Open access-log producer connections",
             stats.access_log_connections.clone(),
+        );
+        fs.register(
+            "access_log_connections_refused",
+            "Access-log producers closed at once because --max-access-log-connections were open",
+            stats.access_log_connections_refused.clone(),
         );
         fs.register(
             "ring_capacity",
@@ -236,6 +248,7 @@ impl Stats {
         match reason {
             "truncated" => &self.access_log_truncated,
             "undecodable" => &self.access_log_undecodable,
+            "empty" => &self.access_log_empty,
             _ => &self.access_log_invalid,
         }
     }

@@ -67,6 +67,8 @@ pub struct FlowdOptions<'a> {
     pub extra_args: Vec<String>,
     /// Run flowd inside this (existing) network namespace.
     pub netns: Option<String>,
+    /// Shell commands run before flowd is exec'd in the same process (e.g. `umask 000`).
+    pub shell_setup: Option<&'a str>,
 }
 
 impl Default for FlowdOptions<'_> {
@@ -76,6 +78,7 @@ impl Default for FlowdOptions<'_> {
             buffer_capacity: 4095,
             extra_args: Vec::new(),
             netns: None,
+            shell_setup: None,
         }
     }
 }
@@ -93,13 +96,24 @@ impl Flowd {
         let grpc_socket = dir.join("hubble.sock");
         let metrics_port = free_port();
         let log = std::fs::File::create(dir.join("flowd.log")).unwrap();
-        let mut cmd = match &opts.netns {
-            Some(ns) => {
+        let mut cmd = match (&opts.netns, opts.shell_setup) {
+            (Some(ns), _) => {
+                assert!(
+                    opts.shell_setup.is_none(),
+                    "shell_setup is not for namespaces"
+                );
                 let mut c = Command::new("ip");
                 c.args(["netns", "exec", ns]).arg(bin("flowd"));
                 c
             }
-            None => Command::new(bin("flowd")),
+            (None, Some(setup)) => {
+                // exec keeps the pid, so the harness still ends flowd itself by its pid.
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("{setup}; exec \"$0\" \"$@\"")])
+                    .arg(bin("flowd"));
+                c
+            }
+            (None, None) => Command::new(bin("flowd")),
         };
         let child = cmd
             .arg("--listen-address=")

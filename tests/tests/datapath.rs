@@ -190,6 +190,7 @@ threading.Event().wait()
         netns: Some(node.name.clone()),
         extra_args: args,
         buffer_capacity: 65535,
+        shell_setup: None,
     });
     // Wait for the listeners.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -229,6 +230,19 @@ fn udp(ns: &Netns, dst: &str, port: u16, count: usize) {
         "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range({count}):\n    s.sendto(b'x'*32,('{dst}',{port}))\n    if i % 20 == 19: time.sleep(0.001)\n"
     );
     assert!(ns.exec(&["python3", "-c", &code]).status.success());
+}
+
+/// [`udp`] from a sender pinned to `cpu`.
+fn udp_on_cpu(ns: &Netns, cpu: usize, dst: &str, port: u16, count: usize) {
+    let code = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range({count}):\n    s.sendto(b'x'*32,('{dst}',{port}))\n"
+    );
+    let out = ns.exec(&["taskset", "-c", &cpu.to_string(), "python3", "-c", &code]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn observe(flowd: &Flowd, args: &[&str]) -> Vec<String> {
@@ -588,28 +602,60 @@ fn paused_reader_lost_events_add_up() {
     udp(&lab.client, "10.200.9.2", 53, 1);
     std::thread::sleep(Duration::from_millis(300));
     signal("-USR1");
-    std::thread::sleep(Duration::from_millis(200));
-    udp(&lab.client, "10.200.9.2", 53, 3000);
-    signal("-USR1");
-    // The kernel reports a loss with the next event it can write: send one after resuming.
-    std::thread::sleep(Duration::from_millis(300));
-    udp(&lab.client, "10.200.9.2", 53, 1);
-    let series = |name: &str| f.metric(name).unwrap_or(0.0) as u64;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (mut emitted, mut failed, mut seen, mut lost);
+    // Flood in batches until the kernel counts events it could not write (the paused
+    // readers' rings are full): the loss is created, not hoped for. A batch or two usually
+    // does; a loaded machine may need more. Bounded.
+    let failed_series = r#"flowscope_datapath_events_total{result="failed"}"#;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut batches = 0;
     loop {
-        emitted = series(r#"flowscope_datapath_events_total{result="emitted"}"#);
-        failed = series(r#"flowscope_datapath_events_total{result="failed"}"#);
-        seen = series(r#"flowscope_source_records_received_total{source="datapath"}"#);
-        lost = series(r#"hubble_lost_events_total{source="perf_event_ring_buffer"}"#);
-        if (emitted > 0 && seen + lost == emitted + failed) || Instant::now() > deadline {
+        udp(&lab.client, "10.200.9.2", 53, 500);
+        batches += 1;
+        // flowd mirrors the kernel's per-CPU counters every 500 ms.
+        let poll_until = Instant::now() + Duration::from_millis(1200);
+        while f.metric(failed_series).unwrap_or(0.0) == 0.0 && Instant::now() < poll_until {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if f.metric(failed_series).unwrap_or(0.0) > 0.0 {
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        assert!(
+            Instant::now() < deadline,
+            "no loss after {batches} batches of 500 packets with paused readers; log:\n{}",
+            f.log()
+        );
+    }
+    signal("-USR1");
+    // The kernel reports a CPU's loss with the next event it writes to that CPU's ring, so
+    // after resuming, send a few packets from every CPU (the veth delivers them on the
+    // sender's CPU) until every loss is reported, bounded.
+    std::thread::sleep(Duration::from_millis(300));
+    let cpus: usize = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let series = |name: &str| f.metric(name).unwrap_or(0.0) as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (mut emitted, mut failed, mut seen, mut lost);
+    'report: loop {
+        for cpu in 0..cpus {
+            udp_on_cpu(&lab.client, cpu, "10.200.9.2", 53, 3);
+        }
+        let poll_until = Instant::now() + Duration::from_millis(1500);
+        loop {
+            emitted = series(r#"flowscope_datapath_events_total{result="emitted"}"#);
+            failed = series(r#"flowscope_datapath_events_total{result="failed"}"#);
+            seen = series(r#"flowscope_source_records_received_total{source="datapath"}"#);
+            lost = series(r#"hubble_lost_events_total{source="perf_event_ring_buffer"}"#);
+            if (lost > 0 && seen + lost == emitted + failed) || Instant::now() > deadline {
+                break 'report;
+            }
+            if Instant::now() > poll_until {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
     assert!(
         lost > 0,
-        "a paused reader under a flood loses events (emitted {emitted}, seen {seen}); log:\n{}",
+        "a paused reader under a flood loses events (emitted {emitted}, failed {failed}, seen {seen}); log:\n{}",
         f.log()
     );
     assert_eq!(
@@ -733,4 +779,105 @@ fn perf_transport_delivers_the_same_flows() {
         "packet bytes follow the header"
     );
     assert!(v["flow"]["ethernet"].is_object());
+}
+
+/// Two flowd on one interface: the second refuses to chain its programs behind the first
+/// one's, unless told to replace them; then only its own programs see the traffic.
+#[test]
+fn a_second_datapath_on_an_interface_is_refused_unless_replacing() {
+    if !is_root() {
+        eprintln!("skipped: needs root for namespaces and eBPF");
+        return;
+    }
+    let _serial = serial();
+    let tag = format!("fsr{}", std::process::id() % 100_000);
+    let node = Netns::new(&format!("{tag}-node"));
+    let client = Netns::new(&format!("{tag}-client"));
+    veth(
+        &client,
+        "eth0",
+        Some("10.201.1.2/24"),
+        &node,
+        "lxc-r",
+        Some("10.201.1.1/24"),
+    );
+    let start = |extra: &[&str]| {
+        let mut args = vec!["--interface=lxc-r".to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Flowd::start(FlowdOptions {
+            state_yaml: STATE,
+            netns: Some(node.name.clone()),
+            extra_args: args,
+            buffer_capacity: 4095,
+            shell_setup: None,
+        })
+    };
+    let first = start(&[]);
+
+    // Same interface, its own sockets and ports: refused, with a clear message.
+    let dir = std::env::temp_dir().join(format!("{tag}-second"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut second = node
+        .command(flowscope_tests::bin("flowd").to_str().unwrap())
+        .args([
+            "--interface=lxc-r",
+            "--listen-address=",
+            "--metrics-address=",
+        ])
+        .arg(format!("--unix-socket={}", dir.join("h.sock").display()))
+        .arg(format!(
+            "--access-log-socket={}",
+            dir.join("al.sock").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while second.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let exited = second.try_wait().unwrap();
+    if exited.is_none() {
+        flowscope_tests::terminate(&mut second, Duration::from_secs(5));
+    }
+    let out = second.wait_with_output().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        exited.is_some_and(|s| !s.success()),
+        "second flowd kept running: {err}"
+    );
+    assert!(err.contains("already attached"), "{err}");
+    assert!(err.contains("--replace-datapath"), "{err}");
+
+    // With --replace-datapath it takes the interface over: the first one sees nothing more.
+    let replacing = start(&["--replace-datapath"]);
+    assert!(
+        replacing.log().contains("replaced the datapath programs"),
+        "{}",
+        replacing.log()
+    );
+    let series = r#"flowscope_datapath_packets_total{verdict="forwarded"}"#;
+    // Let the first flowd's counters (polled every 500 ms) take in what its programs saw
+    // before they were replaced (neighbour discovery on the new link, for instance).
+    std::thread::sleep(Duration::from_millis(1200));
+    let before = first.metric(series).unwrap_or(0.0);
+    let out = client.exec(&["ping", "-c", "3", "-i", "0.2", "-W", "1", "10.201.1.1"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let now = replacing.wait_metric(series, 6.0);
+    assert!(now >= 6.0, "the replacing flowd counts the pings ({now})");
+    // The first flowd's counters are polled every 500 ms: give it the time to (not) move.
+    std::thread::sleep(Duration::from_millis(1200));
+    assert_eq!(
+        first.metric(series).unwrap_or(0.0),
+        before,
+        "the replaced programs still run"
+    );
+    drop(replacing);
+    drop(first);
 }

@@ -44,6 +44,7 @@ pub struct RedactOptions {
     /// Keep only these headers' values (lower-cased names); others are redacted.
     pub headers_allow: Vec<String>,
     /// Redact these headers' values (lower-cased names). Ignored when an allow-list is set.
+    /// Defaults to the credential headers of [`super::redact::DEFAULT_DENIED_HEADERS`].
     pub headers_deny: Vec<String>,
 }
 
@@ -53,7 +54,7 @@ impl Default for RedactOptions {
             url_user_info: true,
             url_query: false,
             headers_allow: Vec::new(),
-            headers_deny: Vec::new(),
+            headers_deny: super::redact::default_denied_headers(),
         }
     }
 }
@@ -245,12 +246,7 @@ impl L7Parser {
     }
 
     fn header_redacted(&self, key: &str) -> bool {
-        let matches = |list: &[String]| list.iter().any(|h| h.eq_ignore_ascii_case(key));
-        if !self.redact.headers_allow.is_empty() {
-            !matches(&self.redact.headers_allow)
-        } else {
-            matches(&self.redact.headers_deny)
-        }
+        super::redact::header_redacted(key, &self.redact.headers_allow, &self.redact.headers_deny)
     }
 
     /// Remembers a request, or pairs a response with its request: `(latency_ns, trace_id)`.

@@ -4,6 +4,7 @@
 pub mod l34;
 pub mod l7;
 pub mod logentry;
+pub mod redact;
 
 /// Why a record could not become a flow. Every variant is counted and the record dropped;
 /// the stream goes on.

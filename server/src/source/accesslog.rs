@@ -6,70 +6,67 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio::io::unix::AsyncFd;
 
 use super::SourceError;
 use crate::observer::{EventSender, SourceEvent};
+use crate::sockets::{OwnedPath, unix_addr};
 use crate::stats::{Stats, warn_limited};
 
 /// Default receive buffer: records larger than this are counted as truncated and dropped.
 /// Cilium uses 4 KiB; larger buffers lose fewer records with long URLs or many headers.
 pub const DEFAULT_MAX_RECORD: usize = 64 * 1024;
 
+/// Default cap on concurrent producer connections: each one holds a descriptor, and 1,100
+/// idle producers once exhausted a 1,024-descriptor limit.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+
 /// A bound, listening access-log socket.
 pub struct AccessLogListener {
     fd: AsyncFd<OwnedFd>,
-    path: PathBuf,
+    /// Removed when the listener drops, if the path still names our socket.
+    path: OwnedPath,
 }
 
 impl AccessLogListener {
-    /// Creates the parent directory, replaces a stale socket file, binds, listens and sets
-    /// mode 0660.
+    /// Creates the parent directory (0750), replaces a stale socket file (a live one is
+    /// refused), binds, listens and sets mode 0660.
     pub fn bind(path: &Path) -> Result<Self, SourceError> {
         let err = |what, source| SourceError::Io {
             what,
             path: path.display().to_string(),
             source,
         };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| err("cannot create directory for", e))?;
-        }
-        if let Ok(meta) = std::fs::symlink_metadata(path) {
-            if meta.file_type().is_socket() {
-                std::fs::remove_file(path).map_err(|e| err("cannot remove stale socket", e))?;
-            } else {
-                return Err(err(
-                    "refusing to replace non-socket file",
-                    io::Error::from(io::ErrorKind::AlreadyExists),
-                ));
-            }
-        }
+        crate::sockets::prepare(path)?;
         let fd = socket().map_err(|e| err("cannot create socket for", e))?;
         bind_unix(&fd, path).map_err(|e| err("cannot bind", e))?;
+        let owned = OwnedPath::claim(path)?;
         // SAFETY: `fd` is a valid socket we own.
         if unsafe { libc::listen(fd.as_raw_fd(), 128) } != 0 {
             return Err(err("cannot listen on", io::Error::last_os_error()));
         }
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
-            .map_err(|e| err("cannot chmod", e))?;
         let fd = register(fd).map_err(|e| err("cannot register", e))?;
-        Ok(AccessLogListener {
-            fd,
-            path: path.to_path_buf(),
-        })
+        Ok(AccessLogListener { fd, path: owned })
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.path.path()
     }
 
-    /// Accepts producers forever; each connection gets its own reader task.
-    pub async fn run(self, sender: EventSender, stats: Arc<Stats>, max_record: usize) {
+    /// Accepts producers forever; each connection gets its own reader task. Beyond
+    /// `max_connections` open ones, new producers are closed at once and counted.
+    pub async fn run(
+        self,
+        sender: EventSender,
+        stats: Arc<Stats>,
+        max_record: usize,
+        max_connections: usize,
+    ) {
+        let open = Arc::new(AtomicUsize::new(0));
         loop {
             let conn = match self.accept().await {
                 Ok(c) => c,
@@ -82,14 +79,28 @@ impl AccessLogListener {
                     continue;
                 }
             };
+            if open.load(Ordering::Relaxed) >= max_connections {
+                drop(conn);
+                stats.access_log_connections_refused.inc();
+                warn_limited(
+                    &stats.warn_source,
+                    format_args!(
+                        "refused an access-log producer: {max_connections} connections are open (--max-access-log-connections; counted in flowscope_access_log_connections_refused_total)"
+                    ),
+                );
+                continue;
+            }
+            open.fetch_add(1, Ordering::Relaxed);
             let sender = sender.clone();
             let stats = stats.clone();
+            let open = open.clone();
             tokio::spawn(async move {
                 stats.access_log_connections.inc();
                 if let Err(e) = read_connection(conn, &sender, &stats, max_record).await {
                     tracing::debug!(error = %e, "access-log connection ended");
                 }
                 stats.access_log_connections.dec();
+                open.fetch_sub(1, Ordering::Relaxed);
             });
         }
     }
@@ -103,12 +114,6 @@ impl AccessLogListener {
                 Err(_would_block) => continue,
             }
         }
-    }
-}
-
-impl Drop for AccessLogListener {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -128,7 +133,19 @@ async fn read_connection(
                 Err(_would_block) => continue,
             };
         if n == 0 && !truncated {
-            return Ok(()); // orderly shutdown by the producer
+            if peer_closed(fd_of(&conn))? {
+                return Ok(()); // orderly shutdown by the producer
+            }
+            // A zero-length datagram: recvmsg reports it exactly like end of stream.
+            stats.access_log_received.inc();
+            stats.access_log_empty.inc();
+            warn_limited(
+                &stats.warn_source,
+                format_args!(
+                    "discarded an empty access-log record (counted in flowscope_source_records_dropped_total{{reason=\"empty\"}})"
+                ),
+            );
+            continue;
         }
         stats.access_log_received.inc();
         if truncated {
@@ -167,25 +184,6 @@ fn socket() -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// A `sockaddr_un` for `path` and its length.
-fn unix_addr(path: &Path) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
-    // SAFETY: sockaddr_un is plain old data; zeroed is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "socket path too long",
-        ));
-    }
-    for (dst, src) in addr.sun_path.iter_mut().zip(bytes) {
-        *dst = *src as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + bytes.len() + 1;
-    Ok((addr, len as libc::socklen_t))
-}
-
 fn bind_unix(fd: &OwnedFd, path: &Path) -> io::Result<()> {
     let (addr, len) = unix_addr(path)?;
     // SAFETY: `addr` is a valid sockaddr_un and `len` does not exceed its size.
@@ -217,6 +215,35 @@ fn accept(fd: RawFd) -> io::Result<OwnedFd> {
     }
     // SAFETY: `c` is a new descriptor returned by accept4 that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(c) })
+}
+
+fn fd_of(conn: &AsyncFd<OwnedFd>) -> RawFd {
+    conn.get_ref().as_raw_fd()
+}
+
+/// After `recvmsg` returned 0: whether that was the end of the connection rather than a
+/// zero-length datagram. Without a hang-up it was a datagram. After a hang-up, queued bytes
+/// mean records still follow (the 0 was a datagram before them); with none left, the
+/// connection is over (only further empty datagrams could remain, and they carry nothing).
+fn peer_closed(fd: RawFd) -> io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN | libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pfd.revents & (libc::POLLRDHUP | libc::POLLHUP) == 0 {
+        return Ok(false);
+    }
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int: the bytes queued on a unix seqpacket socket.
+    if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(queued == 0)
 }
 
 /// Receives one datagram: `(bytes copied, truncated)`.
@@ -300,6 +327,7 @@ mod tests {
     use crate::parser::l7::{RedactOptions, build::http_entry};
     use flowscope_proto::cilium::EntryType;
     use prometheus_client::registry::Registry;
+    use std::os::unix::fs::PermissionsExt;
 
     #[tokio::test]
     async fn truncated_garbage_and_good_records_from_two_producers() {
@@ -322,7 +350,7 @@ mod tests {
         )
         .expect("observer");
         tokio::spawn(observer.run());
-        tokio::spawn(listener.run(sender, stats.clone(), 1024));
+        tokio::spawn(listener.run(sender, stats.clone(), 1024, 16));
 
         let good = prost::Message::encode_to_vec(&http_entry(
             EntryType::Request,
@@ -365,5 +393,127 @@ mod tests {
         assert_eq!(stats.access_log_undecodable.get(), 1);
         assert_eq!(stats.access_log_decoded.get(), 3);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An observer fed by a listener on a fresh path; returns what the tests look at.
+    fn harness(
+        name: &str,
+        max_connections: usize,
+    ) -> (
+        std::path::PathBuf,
+        Arc<Stats>,
+        Arc<crate::observer::ObserverHandle>,
+    ) {
+        let dir = std::env::temp_dir().join(format!("flowscope-al-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("access_log.sock");
+        let listener = AccessLogListener::bind(&path).expect("bind");
+        let stats = Arc::new(Stats::new(&mut Registry::default()));
+        let state = Arc::new(StateHandle::new(ClusterState::empty("n")));
+        let (observer, sender, handle) = Observer::new(
+            ObserverConfig {
+                ring_capacity: 15,
+                queue_size: 64,
+                redact: RedactOptions::default(),
+                processors: Vec::new(),
+            },
+            state,
+            stats.clone(),
+        )
+        .expect("observer");
+        tokio::spawn(observer.run());
+        tokio::spawn(listener.run(sender, stats.clone(), 1024, max_connections));
+        (path, stats, handle)
+    }
+
+    fn good_record() -> Vec<u8> {
+        prost::Message::encode_to_vec(&http_entry(
+            EntryType::Request,
+            1,
+            "10.0.0.1:1",
+            0,
+            "10.0.0.2:80",
+            0,
+            "GET",
+            "h",
+            "/",
+            0,
+            &[],
+        ))
+    }
+
+    async fn wait_until(what: &str, cond: impl Fn() -> bool) {
+        for _ in 0..500 {
+            if cond() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    #[tokio::test]
+    async fn empty_datagram_is_counted_not_taken_for_end_of_stream() {
+        let (path, stats, handle) = harness("empty", 16);
+        let good = good_record();
+        let p = Producer::connect(&path).expect("connect");
+        p.send(&good).expect("send");
+        p.send(&[]).expect("send empty");
+        p.send(&good).expect("send");
+        wait_until("two flows and one empty record", || {
+            handle.seen_flows() == 2 && stats.access_log_empty.get() == 1
+        })
+        .await;
+        // The connection is still served.
+        p.send(&good).expect("send after empty");
+        wait_until("third flow", || handle.seen_flows() == 3).await;
+        assert_eq!(stats.access_log_connections.get(), 1);
+        // Empty, then records, then close: nothing queued after the empty datagram is lost.
+        p.send(&[]).expect("send empty");
+        p.send(&good).expect("send");
+        drop(p);
+        wait_until("fourth flow", || handle.seen_flows() == 4).await;
+        wait_until("connection closed", || {
+            stats.access_log_connections.get() == 0
+        })
+        .await;
+        assert_eq!(stats.access_log_received.get(), 6);
+        assert_eq!(stats.access_log_empty.get(), 2);
+        assert_eq!(stats.access_log_decoded.get(), 4);
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+    }
+
+    #[tokio::test]
+    async fn producers_beyond_the_cap_are_refused_and_counted() {
+        let (path, stats, handle) = harness("cap", 2);
+        let a = Producer::connect(&path).expect("a");
+        let b = Producer::connect(&path).expect("b");
+        wait_until("two connections", || {
+            stats.access_log_connections.get() == 2
+        })
+        .await;
+        let c = Producer::connect(&path).expect("c is accepted by the kernel");
+        let d = Producer::connect(&path).expect("d");
+        wait_until("two refusals", || {
+            stats.access_log_connections_refused.get() == 2
+        })
+        .await;
+        assert_eq!(stats.access_log_connections.get(), 2);
+        // The refused ones are closed: sending fails once flowd has closed its end.
+        let good = good_record();
+        assert!(c.send(&good).is_err() && d.send(&good).is_err());
+        a.send(&good).expect("a");
+        b.send(&good).expect("b");
+        wait_until("flows of the admitted producers", || {
+            handle.seen_flows() == 2
+        })
+        .await;
+        // A slot freed is a slot for the next producer.
+        drop(a);
+        wait_until("one connection", || stats.access_log_connections.get() == 1).await;
+        let e = Producer::connect(&path).expect("e");
+        e.send(&good).expect("e");
+        wait_until("flow of e", || handle.seen_flows() == 3).await;
+        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
     }
 }

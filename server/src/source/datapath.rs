@@ -168,13 +168,37 @@ impl Datapath {
     }
 
     /// Attaches `from_endpoint` to tc ingress and `to_endpoint` to tc egress of `iface`.
-    pub fn attach(&mut self, iface: &str) -> Result<(), DatapathError> {
+    /// If flowd's programs are already there (another flowd), refuses unless `replace`, in
+    /// which case those are detached first.
+    pub fn attach(&mut self, iface: &str, replace: bool) -> Result<(), DatapathError> {
         let err = |reason: String| DatapathError::Attach {
             iface: iface.to_string(),
             reason,
         };
         // tcx (kernel 6.6+) needs no qdisc; older kernels attach through clsact.
         let tcx = KernelVersion::current().is_ok_and(|v| v >= KernelVersion::new(6, 6, 0));
+        use super::attached::{self, Direction};
+        let ours = [
+            (FROM_ENDPOINT, Direction::Ingress),
+            (TO_ENDPOINT, Direction::Egress),
+        ];
+        let found = attached::find(iface, &ours, tcx);
+        if !found.is_empty() {
+            if !replace {
+                return Err(err(
+                    "flowd's programs are already attached (another flowd running?); stop it, \
+                     or pass --replace-datapath to detach them and attach these"
+                        .to_string(),
+                ));
+            }
+            attached::detach(iface, &found)
+                .map_err(|e| err(format!("cannot detach the programs already attached: {e}")))?;
+            tracing::warn!(
+                interface = iface,
+                replaced = found.len(),
+                "replaced the datapath programs another flowd attached"
+            );
+        }
         if !tcx {
             match tc::qdisc_add_clsact(iface) {
                 Ok(()) => self.created_qdiscs.push(iface.to_string()),

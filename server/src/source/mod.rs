@@ -2,6 +2,7 @@
 //! observer without ever blocking on it.
 
 pub mod accesslog;
+pub mod attached;
 pub mod datapath;
 
 #[derive(Debug, thiserror::Error)]
@@ -12,4 +13,6 @@ pub enum SourceError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Path(#[from] crate::sockets::SocketPathError),
 }
