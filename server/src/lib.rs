@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod daemon;
+pub mod decode;
 pub mod document;
 pub mod enrich;
 pub mod flow;

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use flowscope_proto::flow::LostEventSource;
 use tokio::sync::mpsc;
 
-use crate::flow::{Event, FlowRecord, LostRecord, Time};
+use crate::decode::Decoders;
+use crate::flow::{Event, LostRecord, Time};
 use crate::identity::StateHandle;
-use crate::parser::l7::{L7Parser, RedactOptions};
+use crate::parser::l7::RedactOptions;
 use crate::parser::l34::L34Parser;
 use crate::stats::Stats;
 use crate::store::{Ring, RingWriter};
@@ -22,10 +23,8 @@ use crate::store::{Ring, RingWriter};
 /// What sources send to the observer.
 #[derive(Debug)]
 pub enum SourceEvent {
-    /// One access-log datagram, undecoded.
-    AccessLog(Vec<u8>),
-    /// One perf sample from the datapath: a monitor record followed by packet bytes.
-    Datapath { data: Vec<u8>, cpu: u32 },
+    /// A flow, decoded and enriched on the source's task, in the allocation the ring keeps.
+    Flow(Arc<Event>),
     /// The kernel dropped `count` datapath events: on `cpu`'s perf ring, or (no CPU) in the
     /// BPF ring buffer.
     PerfLost { cpu: Option<u32>, count: u64 },
@@ -37,9 +36,29 @@ pub struct EventSender {
     tx: mpsc::Sender<SourceEvent>,
     lost: Arc<AtomicU64>,
     stats: Arc<Stats>,
+    decoders: Decoders,
 }
 
 impl EventSender {
+    /// Decodes an access-log datagram on the caller's task and queues its flow.
+    pub fn access_log(&self, bytes: &[u8]) {
+        if let Some(flow) = self.decoders.access_log(bytes) {
+            self.send(SourceEvent::Flow(Arc::new(Event::Flow(flow))));
+        }
+    }
+
+    /// Decodes a datapath record with the caller's parser and queues its flow.
+    pub fn datapath(&self, parser: &mut L34Parser, record: &[u8]) {
+        if let Some(flow) = self.decoders.datapath(parser, record) {
+            self.send(SourceEvent::Flow(Arc::new(Event::Flow(flow))));
+        }
+    }
+
+    /// A parser for one datapath reader task.
+    pub fn datapath_parser(&self) -> L34Parser {
+        self.decoders.datapath_parser()
+    }
+
     /// Queues an event; when the queue is full the event is counted as lost. Never blocks.
     pub fn send(&self, ev: SourceEvent) {
         if self.tx.try_send(ev).is_err() {
@@ -139,8 +158,6 @@ pub struct Observer {
     rx: mpsc::Receiver<SourceEvent>,
     writer: RingWriter<Event>,
     handle: Arc<ObserverHandle>,
-    l7: L7Parser,
-    l34: L34Parser,
     lost: Arc<AtomicU64>,
     processors: Vec<Box<dyn FlowProcessor>>,
 }
@@ -167,15 +184,14 @@ impl Observer {
         let sender = EventSender {
             tx,
             lost: lost.clone(),
-            stats,
+            stats: stats.clone(),
+            decoders: Decoders::new(handle.state.clone(), stats, cfg.redact),
         };
         Ok((
             Observer {
                 rx,
                 writer,
                 handle: handle.clone(),
-                l7: L7Parser::new(cfg.redact),
-                l34: L34Parser::new(),
                 lost,
                 processors: cfg.processors,
             },
@@ -214,47 +230,8 @@ impl Observer {
     }
 
     fn handle_event(&mut self, ev: SourceEvent) {
-        let stats = &self.handle.stats;
         match ev {
-            SourceEvent::AccessLog(bytes) => {
-                let state = self.handle.state.snapshot();
-                match self.l7.decode(&bytes, &state) {
-                    Ok(flow) => {
-                        stats.access_log_decoded.inc();
-                        self.write_flow(flow);
-                    }
-                    Err(e) => {
-                        stats.access_log_dropped(e.reason()).inc();
-                        crate::stats::warn_limited(
-                            &stats.warn_decode,
-                            format_args!(
-                                "dropped access-log record: {e} (counted in flowscope_source_records_dropped_total)"
-                            ),
-                        );
-                    }
-                }
-            }
-            SourceEvent::Datapath { data, cpu: _ } => {
-                stats.datapath_received.inc();
-                let state = self.handle.state.snapshot();
-                match self.l34.decode(&data, Time::now(), &state) {
-                    Ok(flow) => {
-                        stats.datapath_decoded.inc();
-                        self.write_flow(flow);
-                    }
-                    Err(e) => {
-                        stats.datapath_dropped(e.reason()).inc();
-                        if !e.is_ignorable() {
-                            crate::stats::warn_limited(
-                                &stats.warn_decode,
-                                format_args!(
-                                    "dropped datapath record: {e} (counted in flowscope_source_records_dropped_total)"
-                                ),
-                            );
-                        }
-                    }
-                }
-            }
+            SourceEvent::Flow(flow) => self.write_flow(flow),
             SourceEvent::PerfLost { cpu, count } => {
                 for p in &mut self.processors {
                     p.lost(LostEventSource::PerfEventRingBuffer, count);
@@ -271,9 +248,12 @@ impl Observer {
         }
     }
 
-    fn write_flow(&mut self, flow: FlowRecord) {
+    fn write_flow(&mut self, ev: Arc<Event>) {
+        let Event::Flow(flow) = &*ev else {
+            return;
+        };
         for p in &mut self.processors {
-            p.process(&flow);
+            p.process(flow);
         }
         {
             let mut ns = lock(&self.handle.namespaces);
@@ -298,7 +278,7 @@ impl Observer {
                 }
             }
         }
-        self.writer.write(Arc::new(Event::Flow(flow)));
+        self.writer.write(ev);
         self.handle.seen_flows.fetch_add(1, Ordering::Relaxed);
         self.handle.stats.ring_writes.inc();
     }

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::unix::AsyncFd;
 
 use super::SourceError;
-use crate::observer::{EventSender, SourceEvent};
+use crate::observer::EventSender;
 use crate::sockets::{OwnedPath, unix_addr};
 use crate::stats::{Stats, warn_limited};
 
@@ -158,7 +158,7 @@ async fn read_connection(
             );
             continue;
         }
-        sender.send(SourceEvent::AccessLog(buf[..n].to_vec()));
+        sender.access_log(&buf[..n]);
     }
 }
 

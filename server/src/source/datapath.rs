@@ -453,6 +453,7 @@ async fn read_ringbuf(
     sender: EventSender,
     paused: Arc<AtomicBool>,
 ) {
+    let mut parser = sender.datapath_parser();
     // The programs submit without waking the reader until a byte threshold; the timer bounds
     // the added latency when traffic is light.
     let mut tick = tokio::time::interval(std::time::Duration::from_millis(10));
@@ -479,10 +480,7 @@ async fn read_ringbuf(
                 .map(u32::from_ne_bytes)
                 .unwrap_or(0) as usize;
             if let Some(record) = bytes.get(4..4 + len) {
-                sender.send(SourceEvent::Datapath {
-                    data: record.to_vec(),
-                    cpu: 0,
-                });
+                sender.datapath(&mut parser, record);
             }
         }
     }
@@ -494,6 +492,8 @@ async fn read_cpu(
     sender: EventSender,
     paused: Arc<AtomicBool>,
 ) {
+    let mut parser = sender.datapath_parser();
+    let mut data = Vec::new();
     loop {
         if paused.load(Ordering::Relaxed) {
             // Frozen (SIGUSR1): the kernel keeps writing until the ring is full, then counts
@@ -509,11 +509,15 @@ async fn read_cpu(
             }
         };
         guard.get_inner_mut().for_each(|ev| match ev {
+            PerfEvent::Sample { head, tail: [] } => {
+                sender.datapath(&mut parser, head);
+            }
             PerfEvent::Sample { head, tail } => {
-                let mut data = Vec::with_capacity(head.len() + tail.len());
+                // A sample that wraps around the end of the ring.
+                data.clear();
                 data.extend_from_slice(head);
                 data.extend_from_slice(tail);
-                sender.send(SourceEvent::Datapath { data, cpu });
+                sender.datapath(&mut parser, &data);
             }
             PerfEvent::Lost { count } => sender.send(SourceEvent::PerfLost {
                 cpu: Some(cpu),

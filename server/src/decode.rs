@@ -1,0 +1,88 @@
+//! The decode stage: source records → flow records, run on the sources' own tasks so that
+//! decoding and enrichment use every core; the observer only sequences what they send.
+//!
+//! Every record is counted as received, decoded, or dropped with a reason.
+
+use std::sync::{Arc, Mutex};
+
+use crate::flow::{FlowRecord, Time};
+use crate::identity::StateHandle;
+use crate::parser::l7::{L7Parser, RedactOptions};
+use crate::parser::l34::L34Parser;
+use crate::stats::{Stats, warn_limited};
+
+/// What decoding needs, shared by every source task.
+#[derive(Clone)]
+pub struct Decoders {
+    state: Arc<StateHandle>,
+    stats: Arc<Stats>,
+    /// One parser for all access-log connections: a response pairs with its request
+    /// whichever connection each came on.
+    l7: Arc<Mutex<L7Parser>>,
+}
+
+impl Decoders {
+    pub fn new(state: Arc<StateHandle>, stats: Arc<Stats>, redact: RedactOptions) -> Self {
+        Decoders {
+            state,
+            stats,
+            l7: Arc::new(Mutex::new(L7Parser::new(redact))),
+        }
+    }
+
+    /// A parser for one datapath reader task.
+    pub fn datapath_parser(&self) -> L34Parser {
+        L34Parser::new()
+    }
+
+    /// Decodes one access-log datagram (already counted as received).
+    pub fn access_log(&self, bytes: &[u8]) -> Option<FlowRecord> {
+        let state = self.state.snapshot();
+        let result = match self.l7.lock() {
+            Ok(mut p) => p.decode(bytes, &state),
+            Err(poisoned) => poisoned.into_inner().decode(bytes, &state),
+        };
+        let stats = &self.stats;
+        match result {
+            Ok(flow) => {
+                stats.access_log_decoded.inc();
+                Some(flow)
+            }
+            Err(e) => {
+                stats.access_log_dropped(e.reason()).inc();
+                warn_limited(
+                    &stats.warn_decode,
+                    format_args!(
+                        "dropped access-log record: {e} (counted in flowscope_source_records_dropped_total)"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Decodes one datapath monitor record, arrived now.
+    pub fn datapath(&self, parser: &mut L34Parser, data: &[u8]) -> Option<FlowRecord> {
+        let stats = &self.stats;
+        stats.datapath_received.inc();
+        let state = self.state.snapshot();
+        match parser.decode(data, Time::now(), &state) {
+            Ok(flow) => {
+                stats.datapath_decoded.inc();
+                Some(flow)
+            }
+            Err(e) => {
+                stats.datapath_dropped(e.reason()).inc();
+                if !e.is_ignorable() {
+                    warn_limited(
+                        &stats.warn_decode,
+                        format_args!(
+                            "dropped datapath record: {e} (counted in flowscope_source_records_dropped_total)"
+                        ),
+                    );
+                }
+                None
+            }
+        }
+    }
+}
