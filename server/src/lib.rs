@@ -19,10 +19,13 @@ pub mod store;
 /// What flowd reports as the flows' emitter and as its server version.
 pub fn emitter() -> flowscope_proto::flow::Emitter {
     flowscope_proto::flow::Emitter {
-        name: "Flowscope".to_string(),
+        name: EMITTER_NAME.to_string(),
         version: VERSION.to_string(),
     }
 }
+
+/// The emitter name flows carry.
+pub const EMITTER_NAME: &str = "Flowscope";
 
 /// flowd's version, as `ServerStatus.version` and the `hubble-server-version` header report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

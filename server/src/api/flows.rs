@@ -140,7 +140,9 @@ impl Default for SharedEncodings {
 }
 
 impl SharedEncodings {
-    fn get_or_encode(&self, seq: u64, plan_key: u64, encode: impl FnOnce() -> Bytes) -> Bytes {
+    /// The encoding of flow `seq` for the plan `plan_key`, made by `encode` if no stream
+    /// has made it yet.
+    pub fn get_or_encode(&self, seq: u64, plan_key: u64, encode: impl FnOnce() -> Bytes) -> Bytes {
         let slot = &self.slots[(seq as usize) % self.slots.len()];
         if let Some((s, k, b)) = lock(slot).as_ref()
             && *s == seq

@@ -199,7 +199,7 @@ impl Encoder {
             }
             field::EMITTER => {
                 let at = begin(out, number);
-                string(out, 1, crate::emitter().name.as_bytes());
+                string(out, 1, crate::EMITTER_NAME.as_bytes());
                 string(out, 2, crate::VERSION.as_bytes());
                 end(out, at);
             }
@@ -299,8 +299,9 @@ impl Encoder {
             field::SOCKET_COOKIE => uint(out, number, r.sock.as_ref().map_or(0, |s| s.cookie)),
             field::CGROUP_ID => uint(out, number, r.sock.as_ref().map_or(0, |s| s.cgroup_id)),
             field::SUMMARY => {
-                let s = super::proto::summary(r);
-                string(out, number, s.as_bytes());
+                self.text.clear();
+                super::proto::push_summary(&mut self.text, r);
+                string(out, number, self.text.as_bytes());
             }
             _ => {}
         }

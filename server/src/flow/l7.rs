@@ -102,12 +102,17 @@ impl Pairs for L7Record {
 /// `L7FlowType::Response`.
 pub const L7_RESPONSE: u8 = 2;
 
-/// The flow's `Summary`, as Cilium's access-log conversion writes it.
-pub fn summary(rec: &L7Record) -> String {
+/// The flow's `Summary`, as Cilium's access-log conversion writes it, appended to `out`.
+pub fn push_summary(out: &mut String, rec: &L7Record) {
+    use std::fmt::Write as _;
     let response = rec.l7_type == L7_RESPONSE;
-    match &rec.data {
-        L7Data::None { summary } => rec.str(*summary).to_string(),
-        L7Data::Http(h) if response => format!(
+    let _ = match &rec.data {
+        L7Data::None { summary } => {
+            out.push_str(rec.str(*summary));
+            Ok(())
+        }
+        L7Data::Http(h) if response => write!(
+            out,
             "{} {} {}ms ({} {})",
             h.protocol,
             h.code,
@@ -115,21 +120,29 @@ pub fn summary(rec: &L7Record) -> String {
             rec.str(h.method),
             rec.str(h.url)
         ),
-        L7Data::Http(h) => format!("{} {} {}", h.protocol, rec.str(h.method), rec.str(h.url)),
-        L7Data::Kafka(k) if response => format!(
+        L7Data::Http(h) => write!(
+            out,
+            "{} {} {}",
+            h.protocol,
+            rec.str(h.method),
+            rec.str(h.url)
+        ),
+        L7Data::Kafka(k) if response => write!(
+            out,
             "Kafka response {} correlation id {} topic '{}' return code {}",
             rec.str(k.api_key),
             k.correlation_id,
             rec.str(k.topic),
             k.error_code
         ),
-        L7Data::Kafka(k) => format!(
+        L7Data::Kafka(k) => write!(
+            out,
             "Kafka request {} correlation id {} topic '{}'",
             rec.str(k.api_key),
             k.correlation_id,
             rec.str(k.topic)
         ),
-    }
+    };
 }
 
 /// Builds the text buffer of an L7 record.
@@ -176,54 +189,55 @@ impl TextBuilder {
 
 /// Interned names: header names and methods most requests carry.
 pub fn intern(s: &str) -> Option<&'static str> {
-    const COMMON: &[&str] = &[
-        "GET",
-        "POST",
-        "PUT",
-        "DELETE",
-        "HEAD",
-        "OPTIONS",
-        "PATCH",
-        "CONNECT",
-        "TRACE",
-        ":authority",
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "authorization",
-        "cache-control",
-        "content-length",
-        "content-type",
-        "cookie",
-        "date",
-        "host",
-        "server",
-        "traceparent",
-        "tracestate",
-        "user-agent",
-        "x-b3-sampled",
-        "x-b3-spanid",
-        "x-b3-traceid",
-        "x-envoy-upstream-service-time",
-        "x-forwarded-for",
-        "x-forwarded-proto",
-        "x-request-id",
-        "Accept",
-        "Accept-Encoding",
-        "Authorization",
-        "Content-Length",
-        "Content-Type",
-        "Cookie",
-        "Date",
-        "Host",
-        "Server",
-        "Traceparent",
-        "User-Agent",
-        "X-Forwarded-For",
-        "X-Forwarded-Proto",
-        "X-Request-Id",
-    ];
-    COMMON.iter().find(|c| **c == s).copied()
+    // A match compiles to a switch on the length, then a few comparisons.
+    Some(match s {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        ":authority" => ":authority",
+        "accept" => "accept",
+        "accept-encoding" => "accept-encoding",
+        "accept-language" => "accept-language",
+        "authorization" => "authorization",
+        "cache-control" => "cache-control",
+        "content-length" => "content-length",
+        "content-type" => "content-type",
+        "cookie" => "cookie",
+        "date" => "date",
+        "host" => "host",
+        "server" => "server",
+        "traceparent" => "traceparent",
+        "tracestate" => "tracestate",
+        "user-agent" => "user-agent",
+        "x-b3-sampled" => "x-b3-sampled",
+        "x-b3-spanid" => "x-b3-spanid",
+        "x-b3-traceid" => "x-b3-traceid",
+        "x-envoy-upstream-service-time" => "x-envoy-upstream-service-time",
+        "x-forwarded-for" => "x-forwarded-for",
+        "x-forwarded-proto" => "x-forwarded-proto",
+        "x-request-id" => "x-request-id",
+        "Accept" => "Accept",
+        "Accept-Encoding" => "Accept-Encoding",
+        "Authorization" => "Authorization",
+        "Content-Length" => "Content-Length",
+        "Content-Type" => "Content-Type",
+        "Cookie" => "Cookie",
+        "Date" => "Date",
+        "Host" => "Host",
+        "Server" => "Server",
+        "Traceparent" => "Traceparent",
+        "User-Agent" => "User-Agent",
+        "X-Forwarded-For" => "X-Forwarded-For",
+        "X-Forwarded-Proto" => "X-Forwarded-Proto",
+        "X-Request-Id" => "X-Request-Id",
+        _ => return None,
+    })
 }
 
 #[cfg(test)]

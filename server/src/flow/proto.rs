@@ -142,18 +142,25 @@ fn l7(rec: &L7Record) -> Layer7 {
 
 /// `Flow.Summary`, as Hubble writes it for each kind of flow.
 pub fn summary(r: &FlowRecord) -> String {
+    let mut s = String::with_capacity(48);
+    push_summary(&mut s, r);
+    s
+}
+
+/// Appends the flow's `Summary` to `out`.
+pub fn push_summary(out: &mut String, r: &FlowRecord) {
     match r.summary {
-        SummaryKind::Packet(last) => summary::packet_summary(last, r.l4),
-        SummaryKind::Sock => match r.l4 {
+        SummaryKind::Packet(last) => summary::push_packet_summary(out, last, r.l4),
+        SummaryKind::Sock => out.push_str(match r.l4 {
             Some(L4::Tcp { .. }) => "TCP",
             Some(L4::Udp { .. }) => "UDP",
             _ => "Unknown",
+        }),
+        SummaryKind::L7 => {
+            if let Some(l7) = &r.l7 {
+                super::l7::push_summary(out, l7);
+            }
         }
-        .to_string(),
-        SummaryKind::L7 => match &r.l7 {
-            Some(l7) => super::l7::summary(l7),
-            None => String::new(),
-        },
     }
 }
 

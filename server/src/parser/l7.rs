@@ -8,7 +8,7 @@
 // still fills them and clients print them.
 #![allow(deprecated)]
 
-use std::hash::{Hash, Hasher};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 
@@ -72,7 +72,25 @@ pub struct L7Parser {
     /// Keyed by a hash of X-Request-Id and the request's addresses: one request id crosses
     /// several proxy hops (world → ingress, ingress → pod), each logged with its own 5-tuple.
     /// A 64-bit hash keeps the cache free of per-request string copies.
-    open_requests: LruCache<u64, OpenRequest>,
+    open_requests: LruCache<u64, OpenRequest, BuildHasherDefault<KeyIsHash>>,
+}
+
+/// The cache's keys are already hashes: use them as they are.
+#[derive(Default)]
+struct KeyIsHash(u64);
+
+impl Hasher for KeyIsHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
 }
 
 impl L7Parser {
@@ -80,8 +98,9 @@ impl L7Parser {
         L7Parser {
             redact,
             uuids: UuidGen::new(),
-            open_requests: LruCache::new(
+            open_requests: LruCache::with_hasher(
                 NonZeroUsize::new(REQUEST_CACHE_SIZE).unwrap_or(NonZeroUsize::MIN),
+                BuildHasherDefault::default(),
             ),
         }
     }
@@ -147,7 +166,19 @@ impl L7Parser {
             L7Ref::None => entry.legacy_http.as_ref(),
             _ => None,
         };
-        let mut text = TextBuilder::with_capacity(256);
+        // Room for every string the record may keep, so the buffer is never reallocated.
+        let need = 64
+            + http.map_or(0, |h| {
+                h.scheme.len()
+                    + h.host.len()
+                    + h.path.len()
+                    + h.method.len()
+                    + h.headers
+                        .iter()
+                        .map(|(k, v)| k.len() + v.len())
+                        .sum::<usize>()
+            });
+        let mut text = TextBuilder::with_capacity(need);
         let mut latency_ns = 0;
         let mut trace_id = None;
         let data = match (http, &entry.l7) {
@@ -220,19 +251,29 @@ impl L7Parser {
             Ok(HttpProtocol::Http2) => "HTTP/2",
             Err(_) => "Unknown",
         };
-        let mut sorted = http.headers.clone();
-        sorted.sort_by_key();
-        let headers = sorted
-            .iter()
-            .map(|(key, value)| Header {
-                key: intern(key).map_or_else(|| text.push(key), Text::Static),
-                value: if self.header_redacted(key) {
-                    Text::Static(REDACTED)
-                } else {
-                    text.push(value)
-                },
-            })
-            .collect();
+        // Sorted by key (stably) through an index, without copying the headers.
+        let all: Vec<(&str, &str)>;
+        let mut order = [0u8; logentry::INLINE_HEADERS];
+        let (list, idx): (&[(&str, &str)], &mut [u8]) = if http.headers.len() <= order.len() {
+            let n = http.headers.len();
+            for (i, o) in order.iter_mut().enumerate().take(n) {
+                *o = i as u8;
+            }
+            (http.headers.inline(), &mut order[..n])
+        } else {
+            all = http.headers.iter().collect();
+            (&all, &mut [])
+        };
+        let headers: Box<[Header]> = if idx.is_empty() && !list.is_empty() {
+            let mut sorted = list.to_vec();
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            sorted.iter().map(|kv| self.header(*kv, text)).collect()
+        } else {
+            idx.sort_by(|a, b| list[usize::from(*a)].0.cmp(list[usize::from(*b)].0));
+            idx.iter()
+                .map(|i| self.header(list[usize::from(*i)], text))
+                .collect()
+        };
         let method = intern(http.method).map_or_else(|| text.push(http.method), Text::Static);
         let start = text.buf().len();
         build_url(http.scheme, http.host, http.path, &self.redact, text.buf());
@@ -242,6 +283,17 @@ impl L7Parser {
             url: text.span_from(start),
             protocol,
             headers,
+        }
+    }
+
+    fn header(&self, (key, value): (&str, &str), text: &mut TextBuilder) -> Header {
+        Header {
+            key: intern(key).map_or_else(|| text.push(key), Text::Static),
+            value: if self.header_redacted(key) {
+                Text::Static(REDACTED)
+            } else {
+                text.push(value)
+            },
         }
     }
 

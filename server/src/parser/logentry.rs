@@ -42,23 +42,13 @@ impl<'a> Headers<'a> {
         self.len() == 0
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
-        self.inline[..self.len].iter().chain(&self.spill).copied()
+    /// The headers kept inline (all of them when there are at most [`INLINE_HEADERS`]).
+    pub fn inline(&self) -> &[(&'a str, &'a str)] {
+        &self.inline[..self.len]
     }
 
-    /// Sorts by key, keeping the order of equal keys (as a stable sort of the entries).
-    pub fn sort_by_key(&mut self) {
-        if self.spill.is_empty() {
-            self.inline[..self.len].sort_by(|a, b| a.0.cmp(b.0));
-        } else {
-            let mut all: Vec<_> = self.iter().collect();
-            all.sort_by(|a, b| a.0.cmp(b.0));
-            self.len = 0;
-            self.spill.clear();
-            for kv in all {
-                self.push(kv);
-            }
-        }
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, &'a str)> + '_ {
+        self.inline[..self.len].iter().chain(&self.spill).copied()
     }
 }
 

@@ -534,6 +534,81 @@ fn bench_encode() -> Vec<Value> {
         "MB/s",
         "",
     ));
+    rows.extend(bench_encode_record());
+    rows
+}
+
+/// flowd's GetFlows path: protobuf written from the record, with and without hubble's
+/// default field mask, and the cost of one flow for 1 and for 8 followers.
+fn bench_encode_record() -> Vec<Value> {
+    use flowscope_server::api::flows::SharedEncodings;
+    use flowscope_server::flow::encode::{Encoder, Plan};
+    const N: usize = 50_000;
+    let evs: Vec<Arc<FlowEvent>> = records(Mix::Mix, N)
+        .into_iter()
+        .map(|r| Arc::new(FlowEvent::Flow(r)))
+        .collect();
+    let mut rows = Vec::new();
+    let default_mask: Vec<String> = flowscope_cli::request::default_field_mask();
+    let compiled = flowscope_server::flow::mask::compile(&default_mask).unwrap();
+    let plans = [
+        ("no mask", Plan::all()),
+        ("hubble default mask", Plan::new(compiled.as_ref())),
+    ];
+    let mut enc = Encoder::default();
+    let mut buf: Vec<u8> = Vec::with_capacity(1 << 12);
+    for (name, plan) in &plans {
+        let mut bytes = 0usize;
+        let secs = time_median(Duration::from_secs(10), || {
+            bytes = 0;
+            for e in &evs {
+                buf.clear();
+                enc.response(e, plan, &mut buf);
+                bytes += buf.len();
+            }
+        });
+        let a0 = allocs();
+        for e in &evs {
+            buf.clear();
+            enc.response(e, plan, &mut buf);
+        }
+        let a = (allocs() - a0) as f64 / N as f64;
+        rows.push(row(
+            "encode",
+            &format!("protobuf from the record, {name}"),
+            secs * 1e9 / N as f64,
+            "ns/flow",
+            &format!(
+                "{:.0} bytes/message, {a:.2} allocs/flow (reused buffer)",
+                bytes as f64 / N as f64
+            ),
+        ));
+    }
+    // What a follower does per flow: encode into its own buffer (as bytes) or take the
+    // encoding another follower with the same plan made.
+    let plan = &plans[1].1;
+    for followers in [1usize, 8] {
+        let secs = time_median(Duration::from_secs(10), || {
+            let shared = SharedEncodings::default();
+            for (seq, e) in evs.iter().enumerate() {
+                for _ in 0..followers {
+                    let b = shared.get_or_encode(seq as u64, 1, || {
+                        let mut out = Vec::with_capacity(768);
+                        enc.response(e, plan, &mut out);
+                        bytes::Bytes::from(out)
+                    });
+                    std::hint::black_box(b);
+                }
+            }
+        });
+        rows.push(row(
+            "encode",
+            &format!("{followers} follower(s) sharing a flow, hubble default mask"),
+            secs * 1e9 / N as f64,
+            "ns/flow (all followers)",
+            "one encoding per flow and plan, taken by every follower",
+        ));
+    }
     rows
 }
 
@@ -744,8 +819,11 @@ fn start_flowd(dir: &Path, capacity: u64) -> (Proc, PathBuf, PathBuf, u16) {
     (p, access_log, grpc, port)
 }
 
+/// What a client saw: when, and whether it was a LostEvent.
+type Seen = std::sync::mpsc::Receiver<(Instant, bool)>;
+
 /// `flowctl observe -f -o jsonpb`, its lines timestamped by a reader thread.
-fn start_observer(grpc: &Path) -> (Proc, std::sync::mpsc::Receiver<(Instant, String)>) {
+fn start_observer(grpc: &Path) -> (Proc, Seen) {
     let mut child = Command::new(exe_dir().join("flowctl"))
         .args(["observe", "-f", "-o", "jsonpb", "--server"])
         .arg(format!("unix://{}", grpc.display()))
@@ -763,10 +841,8 @@ fn start_observer(grpc: &Path) -> (Proc, std::sync::mpsc::Receiver<(Instant, Str
             match r.read_line(&mut line) {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {
-                    if tx
-                        .send((Instant::now(), std::mem::take(&mut line)))
-                        .is_err()
-                    {
+                    let lost = line.contains("\"lost_events\"");
+                    if tx.send((Instant::now(), lost)).is_err() {
                         break;
                     }
                 }
@@ -774,6 +850,34 @@ fn start_observer(grpc: &Path) -> (Proc, std::sync::mpsc::Receiver<(Instant, Str
         }
     });
     (Proc { child }, rx)
+}
+
+/// A protobuf drain client: follows GetFlows and counts responses, printing nothing, so
+/// that the server is measured and not a client's text output.
+fn start_drain(grpc: &Path) -> Seen {
+    let server = format!("unix://{}", grpc.display());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut client = flowscope_cli::client::connect(&server).await.unwrap();
+            let req = flowscope_proto::observer::GetFlowsRequest {
+                follow: true,
+                ..Default::default()
+            };
+            let mut stream = client.get_flows(req).await.unwrap().into_inner();
+            while let Ok(Some(resp)) = stream.message().await {
+                let lost = matches!(resp.response_types, Some(ResponseTypes::LostEvents(_)));
+                if tx.send((Instant::now(), lost)).is_err() {
+                    break;
+                }
+            }
+        });
+    });
+    rx
 }
 
 /// Nonzero loss/health series of flowd's `/metrics`.
@@ -801,12 +905,7 @@ struct Step {
     lat: Vec<f64>,
 }
 
-fn e2e_step(
-    producer: &Producer,
-    rx: std::sync::mpsc::Receiver<(Instant, String)>,
-    events: &[Event],
-    rate: f64,
-) -> (Step, std::sync::mpsc::Receiver<(Instant, String)>) {
+fn e2e_step(producer: &Producer, rx: Seen, events: &[Event], rate: f64) -> (Step, Seen) {
     let n = events.len();
     let mut sent_at = Vec::with_capacity(n);
     let start = Instant::now();
@@ -817,8 +916,8 @@ fn e2e_step(
             let mut lost_lines = 0usize;
             while recv.len() < n {
                 match rx.recv_timeout(Duration::from_secs(3)) {
-                    Ok((t, line)) => {
-                        if line.contains("\"lost_events\"") {
+                    Ok((t, lost)) => {
+                        if lost {
                             lost_lines += 1;
                         } else {
                             recv.push(t);
@@ -880,6 +979,19 @@ fn pct(lat: &[f64], p: f64) -> f64 {
 }
 
 fn bench_e2e() -> Vec<Value> {
+    let mut rows = e2e_with(false);
+    rows.extend(e2e_with(true));
+    rows
+}
+
+/// The access-log path end to end, read by `flowctl -o jsonpb` or by the drain client.
+fn e2e_with(drain: bool) -> Vec<Value> {
+    let stage = if drain { "e2e/drain" } else { "e2e" };
+    let client = if drain {
+        "protobuf drain client"
+    } else {
+        "flowctl -o jsonpb"
+    };
     let dir = std::env::temp_dir().join(format!("flowbench-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -898,7 +1010,12 @@ fn bench_e2e() -> Vec<Value> {
         let total: usize = 1000 + steps.iter().map(|s| s.1).sum::<usize>();
         let events = workload::events(Mix::L7, total, SEED ^ 1);
         let producer = Producer::connect(&access_log).unwrap();
-        let (observer, mut rx) = start_observer(&grpc);
+        let (observer, mut rx) = if drain {
+            (None, start_drain(&grpc))
+        } else {
+            let (p, rx) = start_observer(&grpc);
+            (Some(p), rx)
+        };
         // Warm-up: the observer is following once it prints the warm-up flows.
         let mut got = 0usize;
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -925,7 +1042,9 @@ fn bench_e2e() -> Vec<Value> {
         let mut best = 0.0f64;
         for (rate, n) in steps {
             let before = loss_metrics(port);
+            let cpu0 = cpu_seconds(flowd.child.id());
             let (st, back) = e2e_step(&producer, rx, &events[at..at + n], rate);
+            let cpu = cpu_seconds(flowd.child.id()) - cpu0;
             rx = back;
             at += n;
             let loss = n - st.flows;
@@ -940,23 +1059,32 @@ fn bench_e2e() -> Vec<Value> {
             };
             let _ = before;
             rows.push(row(
-                "e2e",
+                stage,
                 &format!("{label}: flows/s received"),
                 achieved,
                 "flows/s",
                 &format!(
-                    "{n} records sent at {:.0}/s, {} lines received, {loss} lost, {} LostEvent lines",
+                    "{client}: {n} records sent at {:.0}/s, {} received, {loss} lost, {} LostEvents",
                     st.offered, st.flows, st.lost_lines
                 ),
             ));
+            if rate == 50_000.0 {
+                rows.push(row(
+                    stage,
+                    &format!("{label}: flowd CPU per flow"),
+                    cpu * 1e6 / n as f64,
+                    "µs CPU/flow",
+                    &format!("{cpu:.2} s of flowd CPU (user+system) for {n} records"),
+                ));
+            }
             if !st.lat.is_empty() {
                 rows.push(row(
-                    "e2e",
+                    stage,
                     &format!("{label}: latency p50 / p99"),
                     pct(&st.lat, 0.5),
                     "µs (p50)",
                     &format!(
-                        "p99 {:.0} µs, max {:.0} µs (record sent -> jsonpb line read)",
+                        "p99 {:.0} µs, max {:.0} µs (record sent -> response read)",
                         pct(&st.lat, 0.99),
                         pct(&st.lat, 1.0)
                     ),
@@ -964,7 +1092,7 @@ fn bench_e2e() -> Vec<Value> {
             }
         }
         rows.push(row(
-            "e2e",
+            stage,
             "highest zero-loss rate received",
             best,
             "flows/s",

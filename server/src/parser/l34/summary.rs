@@ -25,10 +25,16 @@ pub fn summary(layers: &Layers) -> String {
 
 /// The Summary of a packet whose last decoded layer is `last`.
 pub fn packet_summary(last: Option<Kind>, l4: Option<L4>) -> String {
-    let Some(last) = last else {
-        return String::new();
-    };
     let mut s = String::with_capacity(40);
+    push_packet_summary(&mut s, last, l4);
+    s
+}
+
+/// Appends the Summary of a packet whose last decoded layer is `last` to `s`.
+pub fn push_packet_summary(s: &mut String, last: Option<Kind>, l4: Option<L4>) {
+    let Some(last) = last else {
+        return;
+    };
     match (last, l4) {
         (Kind::Tcp, Some(L4::Tcp { flags, .. })) => {
             s.push_str("TCP Flags: ");
@@ -45,11 +51,11 @@ pub fn packet_summary(last: Option<Kind>, l4: Option<L4>) -> String {
         }
         (Kind::Icmpv4, Some(L4::Icmpv4 { typ, code })) => {
             s.push_str("ICMPv4 ");
-            push_icmpv4(&mut s, typ, code);
+            push_icmpv4(s, typ, code);
         }
         (Kind::Icmpv6, Some(L4::Icmpv6 { typ, code })) => {
             s.push_str("ICMPv6 ");
-            push_icmpv6(&mut s, typ, code);
+            push_icmpv6(s, typ, code);
         }
         (Kind::Vrrp, Some(L4::Vrrp { typ, .. })) => {
             s.push_str("VRRP ");
@@ -64,7 +70,6 @@ pub fn packet_summary(last: Option<Kind>, l4: Option<L4>) -> String {
         }
         (kind, _) => s.push_str(kind.name()),
     }
-    s
 }
 
 /// `IGMPType.String()`.
