@@ -185,6 +185,17 @@ impl TextBuilder {
     pub fn finish(self) -> Box<str> {
         self.buf.into_boxed_str()
     }
+
+    /// Starts on a reused buffer (cleared).
+    pub fn reuse(mut buf: String) -> Self {
+        buf.clear();
+        TextBuilder { buf }
+    }
+
+    /// The text in one allocation of its exact size, and the buffer back for reuse.
+    pub fn finish_exact(self) -> (Box<str>, String) {
+        (Box::from(self.buf.as_str()), self.buf)
+    }
 }
 
 /// Interned names: header names and methods most requests carry.

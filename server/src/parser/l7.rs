@@ -73,6 +73,8 @@ pub struct L7Parser {
     /// several proxy hops (world → ingress, ingress → pod), each logged with its own 5-tuple.
     /// A 64-bit hash keeps the cache free of per-request string copies.
     open_requests: LruCache<u64, OpenRequest, BuildHasherDefault<KeyIsHash>>,
+    /// The buffer records' text is assembled in before its exact-size copy is kept.
+    scratch: String,
 }
 
 /// The cache's keys are already hashes: use them as they are.
@@ -102,6 +104,7 @@ impl L7Parser {
                 NonZeroUsize::new(REQUEST_CACHE_SIZE).unwrap_or(NonZeroUsize::MIN),
                 BuildHasherDefault::default(),
             ),
+            scratch: String::new(),
         }
     }
 
@@ -178,7 +181,9 @@ impl L7Parser {
                         .map(|(k, v)| k.len() + v.len())
                         .sum::<usize>()
             });
-        let mut text = TextBuilder::with_capacity(need);
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.reserve(need);
+        let mut text = TextBuilder::reuse(scratch);
         let mut latency_ns = 0;
         let mut trace_id = None;
         let data = match (http, &entry.l7) {
@@ -231,7 +236,11 @@ impl L7Parser {
             latency_ns,
             trace_id,
             data,
-            text: text.finish(),
+            text: {
+                let (kept, scratch) = text.finish_exact();
+                self.scratch = scratch;
+                kept
+            },
         }));
         r.summary = SummaryKind::L7;
         r.is_reply = Some(is_reply);
