@@ -101,26 +101,21 @@ fn create_dirs(dir: &Path) -> Result<(), SocketPathError> {
 /// nobody listens; any other outcome (accepted, in progress, backlog full) means a listener
 /// exists. Both socket types are tried, since a wrong type is refused before the backlog.
 pub fn is_alive(path: &Path) -> bool {
-    [libc::SOCK_STREAM, libc::SOCK_SEQPACKET]
-        .iter()
-        .any(|&ty| match connect(path, ty) {
+    [libc::SOCK_STREAM, libc::SOCK_SEQPACKET].iter().any(|&ty| {
+        match connect(path, ty | libc::SOCK_NONBLOCK) {
             Ok(_) => true,
             Err(e) => !matches!(
                 e.raw_os_error(),
                 Some(libc::ECONNREFUSED) | Some(libc::ENOENT) | Some(libc::EPROTOTYPE)
             ),
-        })
+        }
+    })
 }
 
-fn connect(path: &Path, ty: libc::c_int) -> io::Result<OwnedFd> {
+/// A unix socket of type `ty` (with its flags, e.g. `SOCK_NONBLOCK`) connected to `path`.
+pub fn connect(path: &Path, ty: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: plain socket(2) call; the result is checked before being wrapped.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            ty | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            0,
-        )
-    };
+    let fd = unsafe { libc::socket(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -275,27 +275,7 @@ pub mod producer {
 
     impl Producer {
         pub fn connect(path: &Path) -> io::Result<Self> {
-            // SAFETY: plain socket(2) call, checked below.
-            let fd = unsafe {
-                libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0)
-            };
-            if fd < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            // SAFETY: fresh descriptor, owned here.
-            let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-            let (addr, len) = unix_addr(path)?;
-            // SAFETY: valid address of the given length.
-            let rc = unsafe {
-                libc::connect(
-                    fd.as_raw_fd(),
-                    (&addr as *const libc::sockaddr_un).cast(),
-                    len,
-                )
-            };
-            if rc != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            let fd = crate::sockets::connect(path, libc::SOCK_SEQPACKET)?;
             Ok(Producer { fd })
         }
 
