@@ -8,7 +8,7 @@
 // still fills them and clients print them.
 #![allow(deprecated)]
 
-use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroUsize;
 
@@ -75,6 +75,9 @@ pub struct L7Parser {
     open_requests: LruCache<u64, OpenRequest, BuildHasherDefault<KeyIsHash>>,
     /// The buffer records' text is assembled in before its exact-size copy is kept.
     scratch: String,
+    /// Randomly keyed: request ids come from outside, and colliding keys must not be
+    /// something a client can compute.
+    key_hasher: std::collections::hash_map::RandomState,
 }
 
 /// The cache's keys are already hashes: use them as they are.
@@ -105,6 +108,7 @@ impl L7Parser {
                 BuildHasherDefault::default(),
             ),
             scratch: String::new(),
+            key_hasher: std::collections::hash_map::RandomState::new(),
         }
     }
 
@@ -330,9 +334,9 @@ impl L7Parser {
             return (0, own_trace);
         };
         // A response is logged with its request's (unswapped) addresses.
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        (request_id, entry.source_address, entry.destination_address).hash(&mut h);
-        let key = h.finish();
+        let key =
+            self.key_hasher
+                .hash_one((request_id, entry.source_address, entry.destination_address));
         match t {
             EntryType::Request | EntryType::Denied => {
                 self.open_requests.put(
