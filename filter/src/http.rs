@@ -47,7 +47,7 @@ pub(crate) fn compile_regexes(
     patterns
         .iter()
         .map(|p| {
-            Regex::new(p).map_err(|source| FilterError::InvalidRegex {
+            Regex::new(&crate::re2::translate(p)).map_err(|source| FilterError::InvalidRegex {
                 field,
                 value: p.clone(),
                 source,
@@ -167,10 +167,12 @@ impl PathMatcher {
         let regexes = patterns
             .iter()
             .map(|p| {
-                regex::bytes::Regex::new(p).map_err(|source| FilterError::InvalidRegex {
-                    field: "http_path",
-                    value: p.clone(),
-                    source,
+                regex::bytes::Regex::new(&crate::re2::translate(p)).map_err(|source| {
+                    FilterError::InvalidRegex {
+                        field: "http_path",
+                        value: p.clone(),
+                        source,
+                    }
                 })
             })
             .collect::<Result<_, _>>()?;

@@ -9,6 +9,7 @@ mod l4;
 mod label_selector;
 mod pattern;
 mod predicate;
+mod re2;
 mod url;
 mod view;
 

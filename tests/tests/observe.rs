@@ -326,6 +326,10 @@ fn every_filter_flag_narrows_the_result() {
         (&["--http-method", "POST"], 0),
         (&["--http-path", "^/details"], 4),
         (&["--http-url", "productpage$"], 2),
+        // Go's RE2: `\d` is ASCII, Unicode classes such as `\pN` are accepted.
+        (&["--http-path", r"^/details/\d$"], 4),
+        (&["--http-path", r"^/details/\D$"], 0),
+        (&["--http-url", r"/\pN$"], 4),
         (&["--from-pod", "default/details"], 1),
         (&["--pod", "default/"], 2),
         (&["--namespace", "default"], 2),
