@@ -379,9 +379,14 @@ pub async fn run(
         cfg.max_access_log_connections,
     ));
 
-    let routes = api::grpc_routes(handle.clone()).await?;
     let mut servers = tokio::task::JoinSet::new();
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let api_address = match &grpc_tcp {
+        Some((_, listener)) => listener.local_addr().ok(),
+        None => None,
+    };
+    let peer = api::peer::PeerService::new(handle.clone(), api_address, stop_rx.clone());
+    let routes = api::grpc_routes(handle.clone(), peer).await?;
     let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };

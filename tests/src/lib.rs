@@ -115,8 +115,15 @@ impl Flowd {
             }
             (None, None) => Command::new(bin("flowd")),
         };
+        // No TCP listener unless the test asks for one.
+        if !opts
+            .extra_args
+            .iter()
+            .any(|a| a.starts_with("--listen-address"))
+        {
+            cmd.arg("--listen-address=");
+        }
         let child = cmd
-            .arg("--listen-address=")
             .arg(format!("--unix-socket={}", grpc_socket.display()))
             .arg(format!("--access-log-socket={}", access_log.display()))
             .arg(format!("--state={}", state_file.display()))

@@ -211,3 +211,48 @@ async fn deep_field_masks_and_shared_followers() {
         .expect_err("invalid mask");
     assert_eq!(err.code(), tonic::Code::InvalidArgument);
 }
+
+/// `peer.Peer/Notify`: flowd announces itself with its Observer API address, keeps the
+/// stream open, and the address serves the Observer API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peer_service_announces_this_node() {
+    use flowscope_proto::peer::peer_client::PeerClient;
+    use flowscope_proto::peer::{ChangeNotificationType, NotifyRequest};
+
+    let port = flowscope_tests::free_port();
+    let flowd = Flowd::start(FlowdOptions {
+        state_yaml: STATE,
+        extra_args: vec![format!("--listen-address=127.0.0.1:{port}")],
+        ..Default::default()
+    });
+    let mut peers = PeerClient::new(flowd.channel().await);
+    let mut stream = peers.notify(NotifyRequest {}).await.unwrap().into_inner();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .expect("a notification within 10 s")
+        .expect("stream open")
+        .expect("ok");
+    assert_eq!(first.name, "kind-worker");
+    assert_eq!(first.address, format!("127.0.0.1:{port}"));
+    assert_eq!(first.r#type, ChangeNotificationType::PeerAdded as i32);
+    assert!(first.tls.is_none(), "plaintext API: no TLS server name");
+    // The stream stays open: nothing more arrives while the node is alone.
+    assert!(
+        tokio::time::timeout(std::time::Duration::from_millis(300), stream.next())
+            .await
+            .is_err()
+    );
+    // The announced address is an Observer API.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", first.address))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut observer = flowscope_proto::observer::observer_client::ObserverClient::new(channel);
+    let st = observer
+        .server_status(ServerStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(st.max_flows, 4095);
+}

@@ -3,10 +3,12 @@
 pub mod flows;
 pub mod grpc;
 pub mod metrics;
+pub mod peer;
 
 use std::sync::Arc;
 
 use flowscope_proto::observer::observer_server::ObserverServer;
+use flowscope_proto::peer::peer_server::PeerServer;
 use tonic::service::Routes;
 
 use crate::observer::ObserverHandle;
@@ -18,6 +20,7 @@ pub const HEALTH_SERVICE: &str = "hubble.server.Observer";
 /// server reflection (v1 and v1alpha, so grpcurl works).
 pub async fn grpc_routes(
     handle: Arc<ObserverHandle>,
+    peer: peer::PeerService,
 ) -> Result<Routes, tonic_reflection::server::Error> {
     let (reporter, health) = tonic_health::server::health_reporter();
     reporter
@@ -39,6 +42,7 @@ pub async fn grpc_routes(
         .build_v1alpha()?;
     let observer = flows::ObserverApi::new(handle);
     Ok(Routes::new(observer)
+        .add_service(PeerServer::new(peer))
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha))
