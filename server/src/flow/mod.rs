@@ -213,7 +213,7 @@ mod tests {
         // The ring holds a million of these: growth here is memory on every node.
         assert!(
             std::mem::size_of::<FlowRecord>() <= 256,
-            "{}",
+            "FlowRecord is {} bytes",
             std::mem::size_of::<FlowRecord>()
         );
     }
