@@ -16,8 +16,8 @@ use flowscope_proto::cilium::{self, EntryType, HttpProtocol, LogEntry};
 use flowscope_proto::flow::{Flow, FlowType, L7FlowType, TrafficDirection, Verdict};
 use lru::LruCache;
 
-use super::ParseError;
 use super::logentry::{self, EntryRef, HttpRef, L7Ref};
+use super::{ParseError, header_name};
 use crate::enrich;
 use crate::flow::l7::{TextBuilder, intern};
 use crate::flow::uuid::UuidGen;
@@ -260,29 +260,12 @@ impl L7Parser {
             Ok(HttpProtocol::Http2) => "HTTP/2",
             Err(_) => "Unknown",
         };
-        // Sorted by key (stably) through an index, without copying the headers.
-        let all: Vec<(&str, &str)>;
-        let mut order = [0u8; logentry::INLINE_HEADERS];
-        let (list, idx): (&[(&str, &str)], &mut [u8]) = if http.headers.len() <= order.len() {
-            let n = http.headers.len();
-            for (i, o) in order.iter_mut().enumerate().take(n) {
-                *o = i as u8;
-            }
-            (http.headers.inline(), &mut order[..n])
-        } else {
-            all = http.headers.iter().collect();
-            (&all, &mut [])
-        };
-        let headers: Box<[Header]> = if idx.is_empty() && !list.is_empty() {
-            let mut sorted = list.to_vec();
-            sorted.sort_by(|a, b| a.0.cmp(b.0));
-            sorted.iter().map(|kv| self.header(*kv, text)).collect()
-        } else {
-            idx.sort_by(|a, b| list[usize::from(*a)].0.cmp(list[usize::from(*b)].0));
-            idx.iter()
-                .map(|i| self.header(list[usize::from(*i)], text))
-                .collect()
-        };
+        // As Go's `http.Header` that Hubble reads them from: names canonicalised, then
+        // sorted by name (stably, so one name's values keep their order).
+        let mut headers: Vec<Header> = Vec::with_capacity(http.headers.len());
+        headers.extend(http.headers.iter().map(|kv| self.header(kv, text)));
+        headers.sort_by(|a, b| text.str(a.key).cmp(text.str(b.key)));
+        let headers = headers.into_boxed_slice();
         let method = intern(http.method).map_or_else(|| text.push(http.method), Text::Static);
         let start = text.buf().len();
         build_url(http.scheme, http.host, http.path, &self.redact, text.buf());
@@ -297,7 +280,7 @@ impl L7Parser {
 
     fn header(&self, (key, value): (&str, &str), text: &mut TextBuilder) -> Header {
         Header {
-            key: intern(key).map_or_else(|| text.push(key), Text::Static),
+            key: header_name::canonical_key(key, text),
             value: if self.header_redacted(key) {
                 Text::Static(REDACTED)
             } else {
@@ -603,7 +586,7 @@ mod tests {
         f2.emitter = None;
         assert_eq!(
             json::to_string(&f2),
-            r#"{"time":"2023-08-23T15:43:26Z","verdict":"DROPPED","IP":{"source":"127.0.0.1","destination":"127.0.0.1","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":32848,"destination_port":12412}},"source":{"identity":8,"labels":["reserved:ingress"]},"destination":{"identity":2,"labels":["reserved:world"]},"Type":"L7","node_name":"kind-worker","l7":{"type":"REQUEST","http":{"method":"GET","url":"http://192.168.10.211/details/1","protocol":"HTTP/1.1","headers":[{"key":"X-Request-Id","value":"abc"},{"key":"traceparent","value":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}]}},"event_type":{"type":129},"traffic_direction":"INGRESS","is_reply":false,"trace_context":{"parent":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}},"Summary":"HTTP/1.1 GET http://192.168.10.211/details/1"}"#
+            r#"{"time":"2023-08-23T15:43:26Z","verdict":"DROPPED","IP":{"source":"127.0.0.1","destination":"127.0.0.1","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":32848,"destination_port":12412}},"source":{"identity":8,"labels":["reserved:ingress"]},"destination":{"identity":2,"labels":["reserved:world"]},"Type":"L7","node_name":"kind-worker","l7":{"type":"REQUEST","http":{"method":"GET","url":"http://192.168.10.211/details/1","protocol":"HTTP/1.1","headers":[{"key":"Traceparent","value":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},{"key":"X-Request-Id","value":"abc"}]}},"event_type":{"type":129},"traffic_direction":"INGRESS","is_reply":false,"trace_context":{"parent":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}},"Summary":"HTTP/1.1 GET http://192.168.10.211/details/1"}"#
         );
     }
 
@@ -809,6 +792,55 @@ mod tests {
         for n in 0..bytes.len() {
             let _ = p.parse_bytes(&bytes[..n], &s);
         }
+    }
+
+    #[test]
+    fn header_names_are_canonical_and_grouped_as_go_http_header() {
+        let e = http_entry(
+            EntryType::Request,
+            T0,
+            "10.0.0.1:1",
+            2,
+            "10.0.0.2:80",
+            8,
+            "GET",
+            "h",
+            "/",
+            0,
+            &[
+                ("x-request-id", "r1"),
+                ("x-b", "1"),
+                (":authority", "h"),
+                ("X-B", "2"),
+                ("authorization", "secret"),
+                ("a b", "kept"),
+                ("x-b", "3"),
+            ],
+        );
+        let mut p = L7Parser::new(RedactOptions::default());
+        let f = p.parse(&e, &state()).expect("parse");
+        let Some(layer7::Record::Http(h)) = f.l7.and_then(|l| l.record) else {
+            panic!("no http");
+        };
+        let got: Vec<(&str, &str)> = h
+            .headers
+            .iter()
+            .map(|kv| (kv.key.as_str(), kv.value.as_str()))
+            .collect();
+        // Sorted by canonical name as Go's sort.Strings orders them; one name's values in
+        // the order they came; redaction still applies to the canonical name.
+        assert_eq!(
+            got,
+            [
+                (":authority", "h"),
+                ("Authorization", "HUBBLE_REDACTED"),
+                ("X-B", "1"),
+                ("X-B", "2"),
+                ("X-B", "3"),
+                ("X-Request-Id", "r1"),
+                ("a b", "kept"),
+            ]
+        );
     }
 
     #[test]
