@@ -40,11 +40,11 @@ pub struct EventSender {
 }
 
 impl EventSender {
-    /// Decodes an access-log datagram on the caller's task and queues its flow.
+    /// Decodes an access-log datagram on the caller's task and queues its flows.
     pub fn access_log(&self, bytes: &[u8]) {
-        if let Some(flow) = self.decoders.access_log(bytes) {
-            self.send(SourceEvent::Flow(Arc::new(Event::Flow(flow))));
-        }
+        self.decoders.access_log(bytes, |flow| {
+            self.send(SourceEvent::Flow(Arc::new(Event::Flow(flow))))
+        });
     }
 
     /// Decodes a datapath record with the caller's parser and queues its flow.

@@ -74,3 +74,57 @@ fn envoy_lowercase_header_names_are_found_by_canonical_name() {
     // Hubble matches header names exactly: the name Envoy sent is not the one shown.
     assert!(observe(&flowd, &["--http-header", "x-request-id:id-2"]).is_empty());
 }
+
+#[test]
+fn kafka_entry_with_three_topics_gives_three_flows_and_bare_entry_one() {
+    use flowscope_proto::cilium::{KafkaLogEntry, log_entry};
+    let flowd = Flowd::start(FlowdOptions::default());
+    let kafka = LogEntry {
+        timestamp: T0,
+        entry_type: EntryType::Request as i32,
+        source_address: "10.0.0.1:40000".into(),
+        destination_address: "10.0.0.2:9092".into(),
+        l7: Some(log_entry::L7::Kafka(KafkaLogEntry {
+            correlation_id: 3,
+            api_key: 1,
+            topics: vec!["a".into(), "b".into(), "c".into()],
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    // No L7 part: read as the deprecated HTTP fields, none set.
+    let bare = LogEntry {
+        timestamp: T0 + 1,
+        entry_type: EntryType::Request as i32,
+        source_address: "10.0.0.1:40001".into(),
+        destination_address: "10.0.0.2:80".into(),
+        ..Default::default()
+    };
+    feed(&flowd, &[kafka, bare], 2);
+    let flows = observe(&flowd, &[]);
+    let summaries: Vec<&str> = flows
+        .iter()
+        .map(|f| f["flow"]["Summary"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            "Kafka request fetch correlation id 3 topic 'a'",
+            "Kafka request fetch correlation id 3 topic 'b'",
+            "Kafka request fetch correlation id 3 topic 'c'",
+            "HTTP/1  ",
+        ]
+    );
+    assert_eq!(
+        flows[3]["flow"]["l7"],
+        serde_json::json!({"type": "REQUEST", "http": {"protocol": "HTTP/1"}})
+    );
+    assert_eq!(
+        flowd
+            .metric(
+                r#"flowscope_source_records_dropped_total{source="access_log",reason="invalid"}"#
+            )
+            .unwrap_or(0.0),
+        0.0
+    );
+}

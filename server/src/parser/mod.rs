@@ -19,8 +19,8 @@ pub enum ParseError {
     UnknownEntryType(i32),
     #[error("invalid {field}: {value:?}")]
     InvalidAddress { field: &'static str, value: String },
-    #[error("access-log entry carries no L7 record")]
-    MissingL7Record,
+    #[error("access-log entry gave no flow")]
+    NoFlow,
     #[error(transparent)]
     L34(#[from] l34::L34Error),
 }
@@ -32,7 +32,7 @@ impl ParseError {
             ParseError::Protobuf(_) | ParseError::Undecodable(_) => "undecodable",
             ParseError::UnknownEntryType(_)
             | ParseError::InvalidAddress { .. }
-            | ParseError::MissingL7Record => "invalid",
+            | ParseError::NoFlow => "invalid",
             ParseError::L34(e) => e.reason(),
         }
     }
