@@ -128,3 +128,74 @@ fn kafka_entry_with_three_topics_gives_three_flows_and_bare_entry_one() {
         0.0
     );
 }
+
+/// The number of open GetFlows streams, from `/metrics`.
+fn streams_open(flowd: &Flowd) -> Option<f64> {
+    let text = flowd.metrics()?;
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find(|l| l.contains("grpc_streams_open"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn sigterm_ends_following_streams_and_flowd_exits_promptly() {
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut flowd = Flowd::start(FlowdOptions::default());
+    let home = flowscope_tests::temp_dir("parity-follow");
+    let follower = |args: &[&str]| {
+        flowscope_tests::flowctl_command(&home)
+            .args(args)
+            .arg("--server")
+            .arg(flowd.server_arg())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let followers = [
+        follower(&["observe", "-f", "-o", "compact"]),
+        follower(&["observe", "-f", "--last", "5", "-o", "json"]),
+    ];
+    // Both streams are open (each is waiting for flows) before the signal.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while streams_open(&flowd) != Some(2.0) {
+        assert!(Instant::now() < deadline, "followers did not connect");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let sent = Instant::now();
+    let killed = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(flowd.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = flowd.wait_exit(Duration::from_secs(10));
+    let took = sent.elapsed();
+    eprintln!("flowd exited {took:?} after SIGTERM");
+    assert!(status.is_some(), "flowd still running 10 s after SIGTERM");
+    assert!(
+        took < Duration::from_secs(2),
+        "flowd took {took:?} to exit; log:\n{}",
+        flowd.log()
+    );
+    assert!(status.unwrap().success(), "log:\n{}", flowd.log());
+    for child in followers {
+        let (out, waited) = flowscope_tests::wait_bounded(child, Duration::from_secs(10));
+        let out = out.unwrap_or_else(|| panic!("flowctl still following after {waited:?}"));
+        // The stream ended: flowctl reports the server going away (or a clean end).
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success()
+                || stderr.to_lowercase().contains("unavailable")
+                || stderr.contains("shutting down"),
+            "flowctl: {:?} {stderr}",
+            out.status
+        );
+    }
+    let _ = std::fs::remove_dir_all(&home);
+}
