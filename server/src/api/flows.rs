@@ -410,4 +410,54 @@ mod tests {
         assert_eq!(get(7, 2), "7/2");
         assert_eq!(encodes, 4);
     }
+
+    #[tokio::test]
+    async fn stopping_ends_a_following_stream_with_unavailable() {
+        use crate::identity::{ClusterState, StateHandle};
+        use crate::observer::{Observer, ObserverConfig};
+        use crate::parser::l7::RedactOptions;
+
+        let state = ClusterState::parse("node_name: n\n").expect("state");
+        let stats = Arc::new(crate::stats::Stats::new(
+            &mut prometheus_client::registry::Registry::default(),
+        ));
+        let (_observer, _sender, handle) = Observer::new(
+            ObserverConfig {
+                ring_capacity: 15,
+                queue_size: 4,
+                redact: RedactOptions::default(),
+                processors: Vec::new(),
+            },
+            Arc::new(StateHandle::new(state)),
+            stats,
+        )
+        .expect("observer");
+        let q = FlowQuery::new(&GetFlowsRequest {
+            follow: true,
+            ..Default::default()
+        })
+        .expect("query");
+        let (tx, mut rx) = mpsc::channel(STREAM_BUFFER);
+        let task = tokio::spawn(stream_flows(
+            handle.clone(),
+            Arc::new(SharedEncodings::default()),
+            q,
+            tx,
+        ));
+        // Nothing to read: the stream waits for flows until flowd stops.
+        tokio::task::yield_now().await;
+        assert!(rx.try_recv().is_err());
+        handle.stop_streams();
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let first = rx.recv().await;
+            (first, rx.recv().await)
+        })
+        .await
+        .expect("the stream ends");
+        match end {
+            (Some(Err(status)), None) => assert_eq!(status.code(), tonic::Code::Unavailable),
+            other => panic!("{other:?}"),
+        }
+        task.await.expect("task");
+    }
 }
