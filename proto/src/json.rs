@@ -101,4 +101,25 @@ mod enum_tests {
             r#"{"verdict":"FORWARDED","drop_reason_desc":159}"#
         );
     }
+
+    #[test]
+    fn lb6_loopback_snat_debug_events_have_cilium_names() {
+        use crate::flow::{DebugEvent, DebugEventType};
+        assert_eq!(
+            DebugEventType::try_from(67),
+            Ok(DebugEventType::DbgLb6LoopbackSnat)
+        );
+        assert_eq!(
+            DebugEventType::DbgLb6LoopbackSnatRev.as_str_name(),
+            "DBG_LB6_LOOPBACK_SNAT_REV"
+        );
+        let ev = DebugEvent {
+            r#type: 68,
+            ..Default::default()
+        };
+        assert_eq!(
+            super::to_string(&ev),
+            r#"{"type":"DBG_LB6_LOOPBACK_SNAT_REV"}"#
+        );
+    }
 }

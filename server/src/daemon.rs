@@ -256,6 +256,9 @@ fn bind_unix(
     Ok((listener, owned))
 }
 
+/// How long shutdown waits for the Observer API's connections to close.
+const SERVER_DRAIN: std::time::Duration = std::time::Duration::from_millis(1000);
+
 /// Runs flowd until `shutdown` resolves.
 pub async fn run(
     cfg: Config,
@@ -452,11 +455,22 @@ pub async fn run(
             }
         }
     }
+    // Streams end first: the servers' graceful shutdown waits for every open stream, and a
+    // following client never ends its own.
+    handle.stop_streams();
     let _ = stop_tx.send(true);
     access_log_task.abort();
     let _ = access_log_task.await;
     observer_task.abort();
-    while servers.join_next().await.is_some() {}
+    // Connections that still linger (a client that does not close) are cut after a bound.
+    let drained = tokio::time::timeout(SERVER_DRAIN, async {
+        while servers.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("Observer API connections still open at shutdown; closing them");
+        servers.shutdown().await;
+    }
     // Removes the API socket file only if it is still the one bound here.
     drop(api_socket_path);
     // Detach exactly what was attached.

@@ -35,18 +35,18 @@ impl Decoders {
         L34Parser::new()
     }
 
-    /// Decodes one access-log datagram (already counted as received).
-    pub fn access_log(&self, bytes: &[u8]) -> Option<FlowRecord> {
+    /// Decodes one access-log datagram (already counted as received) and hands each of its
+    /// flows to `emit` (a Kafka entry gives one per topic).
+    pub fn access_log(&self, bytes: &[u8], emit: impl FnMut(FlowRecord)) {
         let state = self.state.snapshot();
         let result = match self.l7.lock() {
-            Ok(mut p) => p.decode(bytes, &state),
-            Err(poisoned) => poisoned.into_inner().decode(bytes, &state),
+            Ok(mut p) => p.decode_each(bytes, &state, emit),
+            Err(poisoned) => poisoned.into_inner().decode_each(bytes, &state, emit),
         };
         let stats = &self.stats;
         match result {
-            Ok(flow) => {
+            Ok(_) => {
                 stats.access_log_decoded.inc();
-                Some(flow)
             }
             Err(e) => {
                 stats.access_log_dropped(e.reason()).inc();
@@ -56,7 +56,6 @@ impl Decoders {
                         "dropped access-log record: {e} (counted in flowscope_source_records_dropped_total)"
                     ),
                 );
-                None
             }
         }
     }

@@ -40,11 +40,11 @@ pub struct EventSender {
 }
 
 impl EventSender {
-    /// Decodes an access-log datagram on the caller's task and queues its flow.
+    /// Decodes an access-log datagram on the caller's task and queues its flows.
     pub fn access_log(&self, bytes: &[u8]) {
-        if let Some(flow) = self.decoders.access_log(bytes) {
-            self.send(SourceEvent::Flow(Arc::new(Event::Flow(flow))));
-        }
+        self.decoders.access_log(bytes, |flow| {
+            self.send(SourceEvent::Flow(Arc::new(Event::Flow(flow))))
+        });
     }
 
     /// Decodes a datapath record with the caller's parser and queues its flow.
@@ -78,9 +78,22 @@ pub struct ObserverHandle {
     rate_samples: Mutex<VecDeque<(Instant, u64)>>,
     /// Last time each namespace was seen: cluster → namespace → time.
     namespaces: Mutex<HashMap<String, HashMap<String, Instant>>>,
+    /// Set when flowd is stopping: open streams end instead of waiting for flows.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl ObserverHandle {
+    /// Tells every open stream to end: the gRPC server waits for them before it stops, and
+    /// a following client would otherwise hold flowd up for as long as it stays connected.
+    pub fn stop_streams(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`Self::stop_streams`] was called (at once if it already was).
+    pub fn stopping(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.stopping.subscribe()
+    }
+
     pub fn seen_flows(&self) -> u64 {
         self.seen_flows.load(Ordering::Relaxed)
     }
@@ -179,6 +192,7 @@ impl Observer {
             started: Instant::now(),
             rate_samples: Mutex::new(VecDeque::new()),
             namespaces: Mutex::new(HashMap::new()),
+            stopping: tokio::sync::watch::Sender::new(false),
         });
         stats.ring_capacity.set(cfg.ring_capacity as i64);
         let sender = EventSender {

@@ -166,6 +166,20 @@ impl Flowd {
         self.child.id()
     }
 
+    /// Waits up to `limit` for flowd to exit by itself (after a signal the test sent).
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// `unix://` address for flowctl's `--server`.
     pub fn server_arg(&self) -> String {
         format!("unix://{}", self.grpc_socket.display())

@@ -88,7 +88,7 @@ fn filters() -> Vec<(&'static str, FlowFilter)> {
             "http header",
             FlowFilter {
                 http_header: vec![HttpHeader {
-                    key: "content-type".into(),
+                    key: "Content-Type".into(),
                     value: "application/json".into(),
                 }],
                 ..Default::default()

@@ -18,7 +18,7 @@ use flowscope_proto::flow::LostEventSource;
 use flowscope_proto::observer::GetFlowsRequest;
 use flowscope_proto::observer::observer_server::ObserverServer;
 use prost::Message;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::{BoxFuture, Service, http};
@@ -163,15 +163,43 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     }
 }
 
-/// One stream's reader: ring → filter → encoded bytes → client.
+/// Sends `item` unless flowd stops first; false when the stream is to end.
+async fn send(
+    tx: &mpsc::Sender<Result<Bytes, Status>>,
+    item: Bytes,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        sent = tx.send(Ok(item)) => sent.is_ok(),
+        _ = stop.wait_for(|s| *s) => false,
+    }
+}
+
+/// One stream: ring → filter → encoded bytes → client. When flowd stops, a stream still
+/// running ends with UNAVAILABLE, as a client of a restarting Hubble sees it.
 async fn stream_flows(
     handle: Arc<ObserverHandle>,
     shared: Arc<SharedEncodings>,
     q: FlowQuery,
     tx: mpsc::Sender<Result<Bytes, Status>>,
 ) {
+    let mut stop = handle.stopping();
+    read_ring(&handle, &shared, &q, &tx, &mut stop).await;
+    if *stop.borrow() {
+        // Best effort: a client that is not reading just sees the stream end.
+        let _ = tx.try_send(Err(Status::unavailable("flowd is shutting down")));
+    }
+}
+
+async fn read_ring(
+    handle: &ObserverHandle,
+    shared: &SharedEncodings,
+    q: &FlowQuery,
+    tx: &mpsc::Sender<Result<Bytes, Status>>,
+    stop: &mut watch::Receiver<bool>,
+) {
     let ring = handle.ring.clone();
-    let mut seq = q.start(&handle);
+    let mut seq = q.start(handle);
     // A history-only request ends at what was written when it started.
     let end = if q.follow { u64::MAX } else { ring.written() };
     let mut enc = encode::Encoder::default();
@@ -188,6 +216,7 @@ async fn stream_flows(
                 tokio::select! {
                     _ = ring.wait_for(seq) => continue,
                     _ = tx.closed() => return,
+                    _ = stop.wait_for(|s| *s) => return,
                 }
             }
             Read::NotYet => return,
@@ -200,7 +229,7 @@ async fn stream_flows(
                     count: oldest - seq,
                     cpu: None,
                 });
-                if tx.send(Ok(encode(&lost))).await.is_err() {
+                if !send(tx, encode(&lost), stop).await {
                     return;
                 }
                 seq = oldest;
@@ -222,13 +251,13 @@ async fn stream_flows(
             }
             // Lost events bypass filters and the time range and do not count.
             Event::Lost(_) => {
-                if tx.send(Ok(encode(&ev))).await.is_err() {
+                if !send(tx, encode(&ev), stop).await {
                     return;
                 }
                 continue;
             }
         };
-        if tx.send(Ok(bytes)).await.is_err() {
+        if !send(tx, bytes, stop).await {
             return;
         }
         sent += 1;
@@ -380,5 +409,55 @@ mod tests {
         );
         assert_eq!(get(7, 2), "7/2");
         assert_eq!(encodes, 4);
+    }
+
+    #[tokio::test]
+    async fn stopping_ends_a_following_stream_with_unavailable() {
+        use crate::identity::{ClusterState, StateHandle};
+        use crate::observer::{Observer, ObserverConfig};
+        use crate::parser::l7::RedactOptions;
+
+        let state = ClusterState::parse("node_name: n\n").expect("state");
+        let stats = Arc::new(crate::stats::Stats::new(
+            &mut prometheus_client::registry::Registry::default(),
+        ));
+        let (_observer, _sender, handle) = Observer::new(
+            ObserverConfig {
+                ring_capacity: 15,
+                queue_size: 4,
+                redact: RedactOptions::default(),
+                processors: Vec::new(),
+            },
+            Arc::new(StateHandle::new(state)),
+            stats,
+        )
+        .expect("observer");
+        let q = FlowQuery::new(&GetFlowsRequest {
+            follow: true,
+            ..Default::default()
+        })
+        .expect("query");
+        let (tx, mut rx) = mpsc::channel(STREAM_BUFFER);
+        let task = tokio::spawn(stream_flows(
+            handle.clone(),
+            Arc::new(SharedEncodings::default()),
+            q,
+            tx,
+        ));
+        // Nothing to read: the stream waits for flows until flowd stops.
+        tokio::task::yield_now().await;
+        assert!(rx.try_recv().is_err());
+        handle.stop_streams();
+        let end = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            let first = rx.recv().await;
+            (first, rx.recv().await)
+        })
+        .await
+        .expect("the stream ends");
+        match end {
+            (Some(Err(status)), None) => assert_eq!(status.code(), tonic::Code::Unavailable),
+            other => panic!("{other:?}"),
+        }
+        task.await.expect("task");
     }
 }

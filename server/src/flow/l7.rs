@@ -177,6 +177,17 @@ impl TextBuilder {
         }
     }
 
+    /// The string `t` stands for, in the text built so far.
+    pub fn str(&self, t: Text) -> &str {
+        match t {
+            Text::Static(s) => s,
+            Text::Span { start, len } => {
+                let (start, len) = (start as usize, len as usize);
+                self.buf.get(start..start + len).unwrap_or("")
+            }
+        }
+    }
+
     /// The buffer, to write text in place.
     pub fn buf(&mut self) -> &mut String {
         &mut self.buf
@@ -198,7 +209,7 @@ impl TextBuilder {
     }
 }
 
-/// Interned names: header names and methods most requests carry.
+/// Interned names: canonical header names and methods most requests carry.
 pub fn intern(s: &str) -> Option<&'static str> {
     // A match compiles to a switch on the length, then a few comparisons.
     Some(match s {
@@ -211,39 +222,33 @@ pub fn intern(s: &str) -> Option<&'static str> {
         "PATCH" => "PATCH",
         "CONNECT" => "CONNECT",
         "TRACE" => "TRACE",
+        // Header names in canonical form (see `parser::header_name`); `:authority` and
+        // the other pseudo-headers are not tokens and keep their spelling.
         ":authority" => ":authority",
-        "accept" => "accept",
-        "accept-encoding" => "accept-encoding",
-        "accept-language" => "accept-language",
-        "authorization" => "authorization",
-        "cache-control" => "cache-control",
-        "content-length" => "content-length",
-        "content-type" => "content-type",
-        "cookie" => "cookie",
-        "date" => "date",
-        "host" => "host",
-        "server" => "server",
-        "traceparent" => "traceparent",
-        "tracestate" => "tracestate",
-        "user-agent" => "user-agent",
-        "x-b3-sampled" => "x-b3-sampled",
-        "x-b3-spanid" => "x-b3-spanid",
-        "x-b3-traceid" => "x-b3-traceid",
-        "x-envoy-upstream-service-time" => "x-envoy-upstream-service-time",
-        "x-forwarded-for" => "x-forwarded-for",
-        "x-forwarded-proto" => "x-forwarded-proto",
-        "x-request-id" => "x-request-id",
         "Accept" => "Accept",
         "Accept-Encoding" => "Accept-Encoding",
+        "Accept-Language" => "Accept-Language",
         "Authorization" => "Authorization",
+        "Cache-Control" => "Cache-Control",
+        "Connection" => "Connection",
         "Content-Length" => "Content-Length",
         "Content-Type" => "Content-Type",
         "Cookie" => "Cookie",
         "Date" => "Date",
         "Host" => "Host",
         "Server" => "Server",
+        "Set-Cookie" => "Set-Cookie",
         "Traceparent" => "Traceparent",
+        "Tracestate" => "Tracestate",
         "User-Agent" => "User-Agent",
+        "X-B3-Parentspanid" => "X-B3-Parentspanid",
+        "X-B3-Sampled" => "X-B3-Sampled",
+        "X-B3-Spanid" => "X-B3-Spanid",
+        "X-B3-Traceid" => "X-B3-Traceid",
+        "X-Envoy-Attempt-Count" => "X-Envoy-Attempt-Count",
+        "X-Envoy-Expected-Rq-Timeout-Ms" => "X-Envoy-Expected-Rq-Timeout-Ms",
+        "X-Envoy-Internal" => "X-Envoy-Internal",
+        "X-Envoy-Upstream-Service-Time" => "X-Envoy-Upstream-Service-Time",
         "X-Forwarded-For" => "X-Forwarded-For",
         "X-Forwarded-Proto" => "X-Forwarded-Proto",
         "X-Request-Id" => "X-Request-Id",
@@ -271,7 +276,7 @@ mod tests {
                 url: a,
                 protocol: "HTTP/1.1",
                 headers: vec![Header {
-                    key: Text::Static("x-request-id"),
+                    key: Text::Static("X-Request-Id"),
                     value: c,
                 }]
                 .into_boxed_slice(),
@@ -282,7 +287,7 @@ mod tests {
         assert_eq!(rec.str(e), "");
         assert_eq!(rec.str(c), "abc");
         assert_eq!(rec.pair_count(), 1);
-        assert_eq!(rec.pair(0), ("x-request-id", "abc"));
+        assert_eq!(rec.pair(0), ("X-Request-Id", "abc"));
         assert_eq!(intern("x-unknown"), None);
     }
 }

@@ -16,8 +16,8 @@ use flowscope_proto::cilium::{self, EntryType, HttpProtocol, LogEntry};
 use flowscope_proto::flow::{Flow, FlowType, L7FlowType, TrafficDirection, Verdict};
 use lru::LruCache;
 
-use super::ParseError;
 use super::logentry::{self, EntryRef, HttpRef, L7Ref};
+use super::{ParseError, header_name};
 use crate::enrich;
 use crate::flow::l7::{TextBuilder, intern};
 use crate::flow::uuid::UuidGen;
@@ -57,6 +57,20 @@ impl Default for RedactOptions {
             headers_deny: super::redact::default_denied_headers(),
         }
     }
+}
+
+/// What every flow of one entry shares.
+#[derive(Clone, Copy)]
+struct Head {
+    l7_type: L7FlowType,
+    verdict: Verdict,
+    is_reply: bool,
+    src: Option<SocketAddr>,
+    dst: Option<SocketAddr>,
+    src_id: u32,
+    dst_id: u32,
+    time_ns: u64,
+    is_ingress: bool,
 }
 
 struct OpenRequest {
@@ -123,25 +137,57 @@ impl L7Parser {
     }
 
     /// Decodes one serialized `LogEntry` datagram into a flow record, reading it in place.
+    /// A Kafka entry with several topics gives one flow per topic: this is the first; see
+    /// [`Self::decode_each`] for all of them.
     pub fn decode(&mut self, bytes: &[u8], state: &ClusterState) -> Result<FlowRecord, ParseError> {
-        let entry = logentry::parse(bytes)?;
-        self.decode_ref(&entry, state)
+        let mut first = None;
+        self.decode_each(bytes, state, |r| {
+            first.get_or_insert(r);
+        })?;
+        first.ok_or(ParseError::NoFlow)
     }
 
-    /// Converts a decoded entry into a flow record.
+    /// Decodes one serialized `LogEntry` datagram, reading it in place, and hands each of
+    /// its flows to `emit`; returns how many there were (at least one).
+    pub fn decode_each(
+        &mut self,
+        bytes: &[u8],
+        state: &ClusterState,
+        mut emit: impl FnMut(FlowRecord),
+    ) -> Result<usize, ParseError> {
+        let entry = logentry::parse(bytes)?;
+        self.decode_ref(&entry, state, &mut emit)
+    }
+
+    /// Converts a decoded entry into a flow record (the first, as [`Self::decode`]).
     pub fn decode_entry(
         &mut self,
         entry: &LogEntry,
         state: &ClusterState,
     ) -> Result<FlowRecord, ParseError> {
-        self.decode_ref(&EntryRef::from(entry), state)
+        let mut first = None;
+        self.decode_entry_each(entry, state, |r| {
+            first.get_or_insert(r);
+        })?;
+        first.ok_or(ParseError::NoFlow)
+    }
+
+    /// Converts a decoded entry into its flow records, as [`Self::decode_each`].
+    pub fn decode_entry_each(
+        &mut self,
+        entry: &LogEntry,
+        state: &ClusterState,
+        mut emit: impl FnMut(FlowRecord),
+    ) -> Result<usize, ParseError> {
+        self.decode_ref(&EntryRef::from(entry), state, &mut emit)
     }
 
     fn decode_ref(
         &mut self,
         entry: &EntryRef<'_>,
         state: &ClusterState,
-    ) -> Result<FlowRecord, ParseError> {
+        emit: &mut dyn FnMut(FlowRecord),
+    ) -> Result<usize, ParseError> {
         let entry_type = EntryType::try_from(entry.entry_type)
             .map_err(|_| ParseError::UnknownEntryType(entry.entry_type))?;
         let (l7_type, verdict) = match entry_type {
@@ -167,53 +213,103 @@ impl L7Parser {
         } else {
             entry.timestamp
         };
-
-        let http = match &entry.l7 {
-            L7Ref::Http(http) => Some(http),
-            L7Ref::None => entry.legacy_http.as_ref(),
-            _ => None,
+        let head = Head {
+            l7_type,
+            verdict,
+            is_reply,
+            src,
+            dst,
+            src_id,
+            dst_id,
+            time_ns,
+            is_ingress: entry.is_ingress,
         };
+
+        // An entry without an L7 part is read, as Cilium's access-log server reads it, in
+        // the deprecated top-level HTTP fields, even when none of them is set.
+        let legacy_or_empty;
+        let http = match &entry.l7 {
+            L7Ref::Http(http) => http,
+            L7Ref::None => match &entry.legacy_http {
+                Some(legacy) => legacy,
+                None => {
+                    legacy_or_empty = HttpRef::default();
+                    &legacy_or_empty
+                }
+            },
+            L7Ref::Kafka(k) => {
+                // Cilium logs one record per topic (a record without topics once).
+                let mut n = 0;
+                let mut topics = k.topics.iter().peekable();
+                let none = topics.peek().is_none();
+                for topic in topics.chain(none.then_some("")) {
+                    let mut text = TextBuilder::reuse(std::mem::take(&mut self.scratch));
+                    let data = L7Data::Kafka(KafkaData {
+                        error_code: k.error_code,
+                        api_version: k.api_version,
+                        api_key: kafka_api_key_name(k.api_key, &mut text),
+                        correlation_id: k.correlation_id,
+                        topic: text.push(topic),
+                    });
+                    emit(self.record(&head, state, data, text, 0, None));
+                    n += 1;
+                }
+                return Ok(n);
+            }
+            L7Ref::Generic(g) => {
+                let mut text = TextBuilder::reuse(std::mem::take(&mut self.scratch));
+                let start = text.buf().len();
+                generic_summary(g, text.buf());
+                let data = L7Data::None {
+                    summary: text.span_from(start),
+                };
+                emit(self.record(&head, state, data, text, 0, None));
+                return Ok(1);
+            }
+        };
+
         // Room for every string the record may keep, so the buffer is never reallocated.
         let need = 64
-            + http.map_or(0, |h| {
-                h.scheme.len()
-                    + h.host.len()
-                    + h.path.len()
-                    + h.method.len()
-                    + h.headers
-                        .iter()
-                        .map(|(k, v)| k.len() + v.len())
-                        .sum::<usize>()
-            });
+            + http.scheme.len()
+            + http.host.len()
+            + http.path.len()
+            + http.method.len()
+            + http
+                .headers
+                .iter()
+                .map(|(k, v)| k.len() + v.len())
+                .sum::<usize>();
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.reserve(need);
         let mut text = TextBuilder::reuse(scratch);
-        let mut latency_ns = 0;
-        let mut trace_id = None;
-        let data = match (http, &entry.l7) {
-            (Some(http), _) => {
-                let (latency, trace) = self.pair(entry, http, entry_type, time_ns);
-                latency_ns = latency;
-                trace_id = trace.map(|t| text.push(std::str::from_utf8(&t).unwrap_or("")));
-                L7Data::Http(self.http_record(http, &mut text))
-            }
-            (None, L7Ref::Kafka(k)) => L7Data::Kafka(KafkaData {
-                error_code: k.error_code,
-                api_version: k.api_version,
-                api_key: kafka_api_key_name(k.api_key, &mut text),
-                correlation_id: k.correlation_id,
-                topic: text.push(k.topic.unwrap_or("")),
-            }),
-            (None, L7Ref::Generic(g)) => {
-                let start = text.buf().len();
-                generic_summary(g, text.buf());
-                L7Data::None {
-                    summary: text.span_from(start),
-                }
-            }
-            (None, _) => return Err(ParseError::MissingL7Record),
-        };
+        let (latency_ns, trace) = self.pair(entry, http, entry_type, time_ns);
+        let trace_id = trace.map(|t| text.push(std::str::from_utf8(&t).unwrap_or("")));
+        let data = L7Data::Http(self.http_record(http, &mut text));
+        emit(self.record(&head, state, data, text, latency_ns, trace_id));
+        Ok(1)
+    }
 
+    /// One flow of an entry; the text buffer goes back for reuse.
+    fn record(
+        &mut self,
+        head: &Head,
+        state: &ClusterState,
+        data: L7Data,
+        text: TextBuilder,
+        latency_ns: u64,
+        trace_id: Option<Text>,
+    ) -> FlowRecord {
+        let Head {
+            l7_type,
+            verdict,
+            is_reply,
+            src,
+            dst,
+            src_id,
+            dst_id,
+            time_ns,
+            is_ingress,
+        } = *head;
         let mut r = FlowRecord::new(
             Time::from_unix_nanos(time_ns),
             self.uuids.next_uuid(),
@@ -235,26 +331,24 @@ impl L7Parser {
         });
         r.source = enrich::endpoint(state, src.map(|a| a.ip()), src_id);
         r.destination = enrich::endpoint(state, dst.map(|a| a.ip()), dst_id);
+        let (kept, scratch) = text.finish_exact();
+        self.scratch = scratch;
         r.l7 = Some(Box::new(L7Record {
             l7_type: l7_type as u8,
             latency_ns,
             trace_id,
             data,
-            text: {
-                let (kept, scratch) = text.finish_exact();
-                self.scratch = scratch;
-                kept
-            },
+            text: kept,
         }));
         r.summary = SummaryKind::L7;
         r.is_reply = Some(is_reply);
         r.event_type = (ACCESS_LOG_EVENT_TYPE as u8, 0);
-        r.traffic_direction = if entry.is_ingress {
+        r.traffic_direction = if is_ingress {
             TrafficDirection::Ingress
         } else {
             TrafficDirection::Egress
         } as u8;
-        Ok(r)
+        r
     }
 
     fn http_record(&self, http: &HttpRef<'_>, text: &mut TextBuilder) -> HttpData {
@@ -264,29 +358,12 @@ impl L7Parser {
             Ok(HttpProtocol::Http2) => "HTTP/2",
             Err(_) => "Unknown",
         };
-        // Sorted by key (stably) through an index, without copying the headers.
-        let all: Vec<(&str, &str)>;
-        let mut order = [0u8; logentry::INLINE_HEADERS];
-        let (list, idx): (&[(&str, &str)], &mut [u8]) = if http.headers.len() <= order.len() {
-            let n = http.headers.len();
-            for (i, o) in order.iter_mut().enumerate().take(n) {
-                *o = i as u8;
-            }
-            (http.headers.inline(), &mut order[..n])
-        } else {
-            all = http.headers.iter().collect();
-            (&all, &mut [])
-        };
-        let headers: Box<[Header]> = if idx.is_empty() && !list.is_empty() {
-            let mut sorted = list.to_vec();
-            sorted.sort_by(|a, b| a.0.cmp(b.0));
-            sorted.iter().map(|kv| self.header(*kv, text)).collect()
-        } else {
-            idx.sort_by(|a, b| list[usize::from(*a)].0.cmp(list[usize::from(*b)].0));
-            idx.iter()
-                .map(|i| self.header(list[usize::from(*i)], text))
-                .collect()
-        };
+        // As Go's `http.Header` that Hubble reads them from: names canonicalised, then
+        // sorted by name (stably, so one name's values keep their order).
+        let mut headers: Vec<Header> = Vec::with_capacity(http.headers.len());
+        headers.extend(http.headers.iter().map(|kv| self.header(kv, text)));
+        headers.sort_by(|a, b| text.str(a.key).cmp(text.str(b.key)));
+        let headers = headers.into_boxed_slice();
         let method = intern(http.method).map_or_else(|| text.push(http.method), Text::Static);
         let start = text.buf().len();
         build_url(http.scheme, http.host, http.path, &self.redact, text.buf());
@@ -301,7 +378,7 @@ impl L7Parser {
 
     fn header(&self, (key, value): (&str, &str), text: &mut TextBuilder) -> Header {
         Header {
-            key: intern(key).map_or_else(|| text.push(key), Text::Static),
+            key: header_name::canonical_key(key, text),
             value: if self.header_redacted(key) {
                 Text::Static(REDACTED)
             } else {
@@ -541,310 +618,5 @@ pub mod build {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::build::http_entry;
-    use super::*;
-    use flowscope_proto::cilium::log_entry;
-    use flowscope_proto::flow::{layer4, layer7};
-    use flowscope_proto::json;
-    use flowscope_proto::types::BoolValue;
-
-    const T0: u64 = 1_692_805_406_000_000_000; // 2023-08-23T15:43:26Z
-
-    fn state() -> ClusterState {
-        ClusterState::parse(
-            "node_name: kind-worker\nendpoints:\n  - name: details-v1-abc\n    namespace: default\n    labels: {app: details}\n    ips: [10.244.1.7]\n    identity: 25001\n    endpoint_id: 2345\n    workload: details-v1\n",
-        )
-        .expect("state")
-    }
-
-    fn seed_denied() -> LogEntry {
-        http_entry(
-            EntryType::Denied,
-            T0,
-            "127.0.0.1:32848",
-            8,
-            "127.0.0.1:12412",
-            2,
-            "GET",
-            "192.168.10.211",
-            "/details/1",
-            0,
-            &[
-                ("X-Request-Id", "abc"),
-                (
-                    "traceparent",
-                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                ),
-            ],
-        )
-    }
-
-    #[test]
-    fn denied_request_is_an_http_request_dropped() {
-        let mut p = L7Parser::new(RedactOptions::default());
-        let f = p.parse(&seed_denied(), &state()).expect("parse");
-        assert_eq!(f.verdict, Verdict::Dropped as i32);
-        assert_eq!(f.summary, "HTTP/1.1 GET http://192.168.10.211/details/1");
-        assert_eq!(f.source.as_ref().map(|e| e.identity), Some(8));
-        assert_eq!(
-            f.source.as_ref().map(|e| e.labels.clone()),
-            Some(vec!["reserved:ingress".to_string()])
-        );
-        assert_eq!(f.destination.as_ref().map(|e| e.identity), Some(2));
-        assert_eq!(f.is_reply, Some(BoolValue { value: false }));
-        assert_eq!(f.event_type.as_ref().map(|e| e.r#type), Some(129));
-        assert_eq!(f.node_name, "kind-worker");
-        assert_eq!(
-            f.trace_context
-                .as_ref()
-                .and_then(|t| t.parent.as_ref())
-                .map(|p| p.trace_id.as_str()),
-            Some("4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        let mut f2 = f.clone();
-        f2.uuid.clear();
-        f2.emitter = None;
-        assert_eq!(
-            json::to_string(&f2),
-            r#"{"time":"2023-08-23T15:43:26Z","verdict":"DROPPED","IP":{"source":"127.0.0.1","destination":"127.0.0.1","ipVersion":"IPv4"},"l4":{"TCP":{"source_port":32848,"destination_port":12412}},"source":{"identity":8,"labels":["reserved:ingress"]},"destination":{"identity":2,"labels":["reserved:world"]},"Type":"L7","node_name":"kind-worker","l7":{"type":"REQUEST","http":{"method":"GET","url":"http://192.168.10.211/details/1","protocol":"HTTP/1.1","headers":[{"key":"X-Request-Id","value":"abc"},{"key":"traceparent","value":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}]}},"event_type":{"type":129},"traffic_direction":"INGRESS","is_reply":false,"trace_context":{"parent":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736"}},"Summary":"HTTP/1.1 GET http://192.168.10.211/details/1"}"#
-        );
-    }
-
-    #[test]
-    fn response_is_swapped_paired_and_timed() {
-        let mut p = L7Parser::new(RedactOptions::default());
-        let s = state();
-        p.parse(&seed_denied(), &s).expect("request");
-        let mut resp = seed_denied();
-        resp.entry_type = EntryType::Response as i32;
-        resp.timestamp = T0 + 1_500_000;
-        if let Some(log_entry::L7::Http(h)) = resp.l7.as_mut() {
-            h.status = 403;
-            h.headers.retain(|kv| kv.key == "X-Request-Id");
-        }
-        let f = p.parse(&resp, &s).expect("response");
-        assert_eq!(f.verdict, Verdict::Forwarded as i32);
-        assert_eq!(f.source.as_ref().map(|e| e.identity), Some(2), "swapped");
-        assert_eq!(f.destination.as_ref().map(|e| e.identity), Some(8));
-        let ip = f.ip.as_ref().expect("ip");
-        assert_eq!(
-            (ip.source.as_str(), ip.destination.as_str()),
-            ("127.0.0.1", "127.0.0.1")
-        );
-        match f.l4.as_ref().and_then(|l| l.protocol.as_ref()) {
-            Some(layer4::Protocol::Tcp(t)) => {
-                assert_eq!((t.source_port, t.destination_port), (12412, 32848))
-            }
-            other => panic!("{other:?}"),
-        }
-        let l7 = f.l7.as_ref().expect("l7");
-        assert_eq!(l7.latency_ns, 1_500_000);
-        assert_eq!(l7.r#type, L7FlowType::Response as i32);
-        assert_eq!(
-            f.summary,
-            "HTTP/1.1 403 1ms (GET http://192.168.10.211/details/1)"
-        );
-        assert_eq!(f.is_reply, Some(BoolValue { value: true }));
-        assert!(f.reply);
-        assert!(
-            f.trace_context.is_some(),
-            "trace context copied from the request"
-        );
-        // A second response with the same id has nothing to pair with.
-        let f = p.parse(&resp, &s).expect("response");
-        assert_eq!(f.l7.as_ref().map(|l| l.latency_ns), Some(0));
-    }
-
-    #[test]
-    fn one_request_id_across_two_hops_pairs_each_hop() {
-        let mut p = L7Parser::new(RedactOptions::default());
-        let s = state();
-        let hdrs = [("X-Request-Id", "same")];
-        let hop = |t, ts, src: &str, dst: &str, code| {
-            http_entry(t, ts, src, 2, dst, 8, "GET", "h", "/", code, &hdrs)
-        };
-        let ms = 1_000_000;
-        p.parse(
-            &hop(EntryType::Request, T0, "192.0.2.1:1", "10.0.0.1:80", 0),
-            &s,
-        )
-        .expect("req 1");
-        p.parse(
-            &hop(
-                EntryType::Request,
-                T0 + ms,
-                "10.0.0.1:2",
-                "10.244.1.7:80",
-                0,
-            ),
-            &s,
-        )
-        .expect("req 2");
-        let inner = p
-            .parse(
-                &hop(
-                    EntryType::Response,
-                    T0 + 3 * ms,
-                    "10.0.0.1:2",
-                    "10.244.1.7:80",
-                    200,
-                ),
-                &s,
-            )
-            .expect("resp 2");
-        let outer = p
-            .parse(
-                &hop(
-                    EntryType::Response,
-                    T0 + 10 * ms,
-                    "192.0.2.1:1",
-                    "10.0.0.1:80",
-                    200,
-                ),
-                &s,
-            )
-            .expect("resp 1");
-        assert_eq!(inner.l7.map(|l| l.latency_ns), Some(2 * ms));
-        assert_eq!(outer.l7.map(|l| l.latency_ns), Some(10 * ms));
-    }
-
-    #[test]
-    fn endpoints_are_enriched_by_ip() {
-        let mut p = L7Parser::new(RedactOptions::default());
-        let e = http_entry(
-            EntryType::Request,
-            T0,
-            "10.0.0.1:40000",
-            0,
-            "10.244.1.7:9080",
-            0,
-            "GET",
-            "details:9080",
-            "/details/1",
-            0,
-            &[],
-        );
-        let f = p.parse(&e, &state()).expect("parse");
-        let src = f.source.expect("src");
-        let dst = f.destination.expect("dst");
-        assert_eq!(src.identity, 2);
-        assert_eq!(dst.identity, 25001);
-        assert_eq!(dst.pod_name, "details-v1-abc");
-        assert_eq!(dst.namespace, "default");
-        assert_eq!(dst.id, 2345);
-    }
-
-    #[test]
-    fn redaction() {
-        let mut e = seed_denied();
-        if let Some(log_entry::L7::Http(h)) = e.l7.as_mut() {
-            h.host = "bob:secret@example.com".into();
-            h.path = "/p?token=1#frag".into();
-            h.headers.push(cilium::KeyValue {
-                key: "Authorization".into(),
-                value: "Bearer x".into(),
-            });
-        }
-        let mut p = L7Parser::new(RedactOptions::default());
-        let f = p.parse(&e, &state()).expect("parse");
-        let http = |f: &Flow| match f.l7.as_ref().and_then(|l| l.record.as_ref()) {
-            Some(layer7::Record::Http(h)) => h.clone(),
-            _ => panic!("no http"),
-        };
-        assert_eq!(
-            http(&f).url,
-            "http://bob:HUBBLE_REDACTED@example.com/p?token=1#frag"
-        );
-
-        let mut p = L7Parser::new(RedactOptions {
-            url_query: true,
-            headers_deny: vec!["authorization".into()],
-            ..Default::default()
-        });
-        let h = http(&p.parse(&e, &state()).expect("parse"));
-        assert_eq!(h.url, "http://bob:HUBBLE_REDACTED@example.com/p");
-        let auth = h
-            .headers
-            .iter()
-            .find(|kv| kv.key == "Authorization")
-            .expect("auth");
-        assert_eq!(auth.value, "HUBBLE_REDACTED");
-
-        let mut p = L7Parser::new(RedactOptions {
-            headers_allow: vec!["x-request-id".into()],
-            ..Default::default()
-        });
-        let h = http(&p.parse(&e, &state()).expect("parse"));
-        for kv in &h.headers {
-            if kv.key == "X-Request-Id" {
-                assert_eq!(kv.value, "abc");
-            } else {
-                assert_eq!(kv.value, "HUBBLE_REDACTED", "{}", kv.key);
-            }
-        }
-    }
-
-    #[test]
-    fn bad_input_is_an_error_not_a_panic() {
-        let mut p = L7Parser::new(RedactOptions::default());
-        let s = state();
-        assert!(matches!(
-            p.parse_bytes(&[0xff, 0xff, 0xff], &s),
-            Err(ParseError::Protobuf(_) | ParseError::Undecodable(_))
-        ));
-        let mut e = seed_denied();
-        e.source_address = "not-an-address".into();
-        assert!(matches!(
-            p.parse(&e, &s),
-            Err(ParseError::InvalidAddress { .. })
-        ));
-        let mut e = seed_denied();
-        e.l7 = None;
-        assert!(matches!(p.parse(&e, &s), Err(ParseError::MissingL7Record)));
-        let mut e = seed_denied();
-        e.entry_type = 9;
-        assert!(matches!(
-            p.parse(&e, &s),
-            Err(ParseError::UnknownEntryType(9))
-        ));
-        // Truncated encodings of a valid record never panic.
-        let bytes = prost::Message::encode_to_vec(&seed_denied());
-        for n in 0..bytes.len() {
-            let _ = p.parse_bytes(&bytes[..n], &s);
-        }
-    }
-
-    #[test]
-    fn traceparent_validation() {
-        assert_eq!(
-            trace_id_from_traceparent("00-4bf92f3577b34da6A3ce929d0e0e4736-00f067aa0ba902b7-01"),
-            Some(*b"4bf92f3577b34da6a3ce929d0e0e4736")
-        );
-        assert_eq!(
-            trace_id_from_traceparent("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
-            None
-        );
-        assert_eq!(trace_id_from_traceparent("garbage"), None);
-    }
-
-    #[test]
-    fn legacy_top_level_http_fields() {
-        #[allow(deprecated)]
-        let e = LogEntry {
-            entry_type: EntryType::Request as i32,
-            source_address: "10.0.0.1:1".into(),
-            destination_address: "10.0.0.2:80".into(),
-            http_protocol: HttpProtocol::Http2 as i32,
-            scheme: "https".into(),
-            host: "h".into(),
-            path: "/x".into(),
-            method: "POST".into(),
-            timestamp: T0,
-            ..Default::default()
-        };
-        let mut p = L7Parser::new(RedactOptions::default());
-        let f = p.parse(&e, &state()).expect("parse");
-        assert_eq!(f.summary, "HTTP/2 POST https://h/x");
-    }
-}
+#[path = "l7_tests.rs"]
+mod tests;

@@ -80,8 +80,38 @@ pub struct KafkaRef<'a> {
     pub error_code: i32,
     pub api_version: i32,
     pub api_key: i32,
-    /// The first topic (flows carry one).
-    pub topic: Option<&'a str>,
+    /// Every topic, in order: Cilium logs one flow per topic.
+    pub topics: Topics<'a>,
+}
+
+/// The `topics` of a `KafkaLogEntry`, read where they lie: no list is built per entry.
+#[derive(Debug, Clone, Copy)]
+pub enum Topics<'a> {
+    /// The serialized `KafkaLogEntry`, whose topics were checked when it was read.
+    Wire(&'a [u8]),
+    Decoded(&'a [String]),
+}
+
+impl Default for Topics<'_> {
+    fn default() -> Self {
+        Topics::Decoded(&[])
+    }
+}
+
+impl<'a> Topics<'a> {
+    pub fn iter(self) -> impl Iterator<Item = &'a str> {
+        let (wire, decoded) = match self {
+            Topics::Wire(body) => (Some(body), None),
+            Topics::Decoded(list) => (None, Some(list)),
+        };
+        let from_wire = wire.into_iter().flat_map(|body| {
+            wire::fields(body)
+                .map_while(Result::ok)
+                .filter(|f| f.number == 5 && f.wire_type == LEN)
+                .filter_map(|f| std::str::from_utf8(f.body).ok())
+        });
+        from_wire.chain(decoded.into_iter().flatten().map(String::as_str))
+    }
 }
 
 /// The `l7` oneof.
@@ -183,7 +213,10 @@ fn http(body: &[u8]) -> Result<HttpRef<'_>, ParseError> {
 }
 
 fn kafka(body: &[u8]) -> Result<KafkaRef<'_>, ParseError> {
-    let mut k = KafkaRef::default();
+    let mut k = KafkaRef {
+        topics: Topics::Wire(body),
+        ..Default::default()
+    };
     for f in wire::fields(body) {
         let f = f.map_err(malformed)?;
         match f.number {
@@ -192,8 +225,8 @@ fn kafka(body: &[u8]) -> Result<KafkaRef<'_>, ParseError> {
             3 => k.api_version = number(&f, "api_version")? as i32,
             4 => k.api_key = number(&f, "api_key")? as i32,
             5 => {
-                let t = text(&f, "topics")?;
-                k.topic.get_or_insert(t);
+                // Checked here so that `Topics::iter` can read them without failing.
+                text(&f, "topics")?;
             }
             _ => {}
         }
@@ -268,7 +301,7 @@ impl<'a> From<&'a LogEntry> for EntryRef<'a> {
                 error_code: k.error_code,
                 api_version: k.api_version,
                 api_key: k.api_key,
-                topic: k.topics.first().map(String::as_str),
+                topics: Topics::Decoded(&k.topics),
             }),
             Some(log_entry::L7::GenericL7(g)) => L7Ref::Generic(Cow::Borrowed(g)),
         };
@@ -403,20 +436,23 @@ mod tests {
         f
     }
 
-    /// Both ways of reading an entry give the same flow, request pairing included.
-    fn both(bytes: &[u8]) -> (Result<Flow, String>, Result<Flow, String>) {
+    /// Both ways of reading an entry give the same flows, request pairing included.
+    #[allow(clippy::type_complexity)]
+    fn both(bytes: &[u8]) -> (Result<Vec<Flow>, String>, Result<Vec<Flow>, String>) {
         let st = state();
         let mut a = L7Parser::new(RedactOptions::default());
         let mut b = L7Parser::new(RedactOptions::default());
+        let mut in_place = Vec::new();
         let in_place = a
-            .decode(bytes, &st)
-            .map(|r| without_uuid(r.to_proto()))
+            .decode_each(bytes, &st, |r| in_place.push(without_uuid(r.to_proto())))
+            .map(|_| in_place)
             .map_err(|e| e.reason().to_string());
         let via_prost = LogEntry::decode(bytes)
             .map_err(|_| "undecodable".to_string())
             .and_then(|e| {
-                b.decode_entry(&e, &st)
-                    .map(|r| without_uuid(r.to_proto()))
+                let mut flows = Vec::new();
+                b.decode_entry_each(&e, &st, |r| flows.push(without_uuid(r.to_proto())))
+                    .map(|_| flows)
                     .map_err(|e| e.reason().to_string())
             });
         (in_place, via_prost)

@@ -1,6 +1,7 @@
 //! Pure decoders: source records → flows. No I/O; enrichment only through the read-only
 //! [`ClusterState`](crate::identity::ClusterState).
 
+pub mod header_name;
 pub mod l34;
 pub mod l7;
 pub mod logentry;
@@ -18,8 +19,8 @@ pub enum ParseError {
     UnknownEntryType(i32),
     #[error("invalid {field}: {value:?}")]
     InvalidAddress { field: &'static str, value: String },
-    #[error("access-log entry carries no L7 record")]
-    MissingL7Record,
+    #[error("access-log entry gave no flow")]
+    NoFlow,
     #[error(transparent)]
     L34(#[from] l34::L34Error),
 }
@@ -31,7 +32,7 @@ impl ParseError {
             ParseError::Protobuf(_) | ParseError::Undecodable(_) => "undecodable",
             ParseError::UnknownEntryType(_)
             | ParseError::InvalidAddress { .. }
-            | ParseError::MissingL7Record => "invalid",
+            | ParseError::NoFlow => "invalid",
             ParseError::L34(e) => e.reason(),
         }
     }
