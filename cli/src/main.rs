@@ -299,11 +299,23 @@ async fn observe(
         Some(args.field_mask.clone())
     } else if !json && args.use_default_field_masks {
         // Hubble's default mask, plus the two fields its printer needs for policy-verdict
-        // flows (`policy-verdict:L3-L4 EGRESS`), which Hubble's own mask leaves out.
+        // flows (`policy-verdict:L3-L4 EGRESS`), which Hubble's own mask leaves out, and
+        // with `--print-policy-names` the lists it prints the names from.
+        let policy_lists: &[&str] = if args.print_policy_names {
+            &[
+                "ingress_allowed_by",
+                "egress_allowed_by",
+                "ingress_denied_by",
+                "egress_denied_by",
+            ]
+        } else {
+            &[]
+        };
         Some(
             DEFAULT_FIELD_MASK
                 .iter()
                 .chain(&["traffic_direction", "policy_match_type"])
+                .chain(policy_lists)
                 .map(|s| s.to_string())
                 .collect(),
         )

@@ -127,6 +127,16 @@ fn load_state_and_policy(cfg: &Config) -> Result<(ClusterState, CompiledPolicy),
         None => PolicySet::default(),
     };
     let compiled = policy.compile(&state).map_err(DaemonError::PolicyCompile)?;
+    // Cilium's policy revision: one more for every policy this process loads.
+    static REVISION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let revision = REVISION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    state.set_policy_rules(
+        compiled
+            .rules
+            .iter()
+            .map(|r| Arc::new(r.with_revision(revision)))
+            .collect(),
+    );
     for (net, id) in &compiled.cidrs {
         state.add_identity_labels(
             *id,

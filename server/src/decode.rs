@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::flow::{FlowRecord, Time};
+use crate::flow::{FlowRecord, InterfaceNames, Time};
 use crate::identity::StateHandle;
 use crate::parser::l7::{L7Parser, RedactOptions};
 use crate::parser::l34::L34Parser;
@@ -30,9 +30,10 @@ impl Decoders {
         }
     }
 
-    /// A parser for one datapath reader task.
+    /// A parser for one datapath reader task: its records are this node's, so interfaces
+    /// are named as the kernel names them.
     pub fn datapath_parser(&self) -> L34Parser {
-        L34Parser::new()
+        L34Parser::new().with_interface_names(InterfaceNames::system())
     }
 
     /// Decodes one access-log datagram (already counted as received) and hands each of its

@@ -12,6 +12,8 @@ use std::sync::{Arc, RwLock};
 use flowscope_proto::reserved;
 use serde::Deserialize;
 
+use crate::flow::PolicyRef;
+
 /// Why a state file was rejected.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -129,6 +131,8 @@ pub struct ClusterState {
     endpoints: Vec<Arc<EndpointInfo>>,
     by_ip: HashMap<IpAddr, Arc<EndpointInfo>>,
     identity_labels: HashMap<u32, Arc<[String]>>,
+    /// The loaded policy's rules by datapath rule id (the policy-verdict cookie) - 1.
+    policy_rules: Vec<Arc<PolicyRef>>,
 }
 
 impl ClusterState {
@@ -279,6 +283,17 @@ impl ClusterState {
     }
 
     /// The node name as flows share it.
+    /// Sets the loaded policy's rules; rule id `n` (the datapath's cookie) is `rules[n - 1]`.
+    pub fn set_policy_rules(&mut self, rules: Vec<Arc<PolicyRef>>) {
+        self.policy_rules = rules;
+    }
+
+    /// The rule with datapath rule id `cookie` (none for 0 or an unknown id).
+    pub fn policy_rule(&self, cookie: u32) -> Option<&Arc<PolicyRef>> {
+        let i = usize::try_from(cookie).ok()?.checked_sub(1)?;
+        self.policy_rules.get(i)
+    }
+
     pub fn node_name_shared(&self) -> &Arc<str> {
         &self.node_name
     }

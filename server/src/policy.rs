@@ -19,6 +19,7 @@ use flowscope_proto::reserved;
 use ipnet::IpNet;
 use serde::Deserialize;
 
+use crate::flow::PolicyRef;
 use crate::identity::ClusterState;
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +58,8 @@ struct Metadata {
     name: String,
     #[serde(default)]
     namespace: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
     #[serde(default, flatten)]
     _other: BTreeMap<String, serde_yaml_ng::Value>,
 }
@@ -128,14 +131,24 @@ pub struct CompiledPolicy {
     pub enforce: BTreeSet<EnforceKey>,
     /// CIDR → identity, for the ipcache (longest prefix wins there).
     pub cidrs: BTreeMap<IpNet, u32>,
-    /// Rule names by cookie (the policy-verdict cookie is the rule's index + 1).
-    pub rule_names: Vec<String>,
+    /// The rules by cookie (the policy-verdict cookie is the rule's index + 1), in
+    /// revision 0: [`PolicyRef::with_revision`] stamps the revision they are loaded in.
+    pub rules: Vec<PolicyRef>,
 }
 
 /// Parsed policy documents, compiled against a cluster state when the maps are filled.
 #[derive(Debug, Default)]
 pub struct PolicySet {
-    rules: Vec<(String, Option<String>, Rule)>,
+    rules: Vec<(Source, Rule)>,
+}
+
+/// The resource a rule came from.
+#[derive(Debug, Clone)]
+struct Source {
+    kind: &'static str,
+    name: String,
+    namespace: Option<String>,
+    uid: Option<String>,
 }
 
 fn yaml_err(e: serde_yaml_ng::Error) -> String {
@@ -181,15 +194,22 @@ impl PolicySet {
                 return Err(format!("unsupported kind {kind:?}"));
             }
             let _ = &doc.api_version;
-            let ns = if doc.kind.as_deref() == Some("CiliumClusterwideNetworkPolicy") {
-                None
-            } else {
-                doc.metadata.namespace.clone()
+            let clusterwide = doc.kind.as_deref() == Some("CiliumClusterwideNetworkPolicy");
+            let source = Source {
+                kind: if clusterwide {
+                    "CiliumClusterwideNetworkPolicy"
+                } else {
+                    "CiliumNetworkPolicy"
+                },
+                name: doc.metadata.name.clone(),
+                namespace: (!clusterwide)
+                    .then(|| doc.metadata.namespace.clone())
+                    .flatten(),
+                uid: doc.metadata.uid.clone(),
             };
-            let name = doc.metadata.name.clone();
             for rule in doc.spec.into_iter().chain(doc.specs) {
                 let _ = &rule.description;
-                set.rules.push((name.clone(), ns.clone(), rule));
+                set.rules.push((source.clone(), rule));
             }
         }
         // Validate everything now, so a bad file is rejected at load, not at sync.
@@ -217,13 +237,16 @@ impl PolicySet {
                 .or_insert_with(|| reserved::labels(*id));
         }
 
-        for (idx, (name, ns, rule)) in self.rules.iter().enumerate() {
+        for (idx, (source, rule)) in self.rules.iter().enumerate() {
             let cookie = idx as u32 + 1;
-            out.rule_names.push(if name.is_empty() {
-                format!("rule-{cookie}")
-            } else {
-                name.clone()
-            });
+            let (name, ns) = (&source.name, &source.namespace);
+            out.rules.push(PolicyRef::new(
+                source.kind,
+                name,
+                ns.as_deref(),
+                source.uid.as_deref(),
+                0,
+            ));
             let selected = select(&identities, &rule.endpoint_selector, ns.as_deref())
                 .map_err(|e| format!("{name}: endpointSelector: {e}"))?;
             let sections = [
@@ -535,7 +558,10 @@ spec:
                 .map(|v| v.cookie),
             Some(1)
         );
-        assert_eq!(c.rule_names, vec!["details"]);
+        let names: Vec<&str> = c.rules.iter().map(|r| &*r.name).collect();
+        assert_eq!(names, vec!["details"]);
+        assert_eq!(&*c.rules[0].namespace, "default");
+        assert_eq!(&*c.rules[0].kind, "CiliumNetworkPolicy");
     }
 
     #[test]

@@ -261,6 +261,134 @@ fn observe(flowd: &Flowd, args: &[&str]) -> Vec<String> {
         .collect()
 }
 
+fn observe_json(flowd: &Flowd, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["-o", "jsonpb"];
+    all.extend_from_slice(args);
+    observe(flowd, &all)
+        .iter()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("jsonpb line"))
+        .map(|v| v["flow"].clone())
+        .collect()
+}
+
+/// Policy verdicts name the rule the datapath matched, in the list Hubble uses for their
+/// direction and verdict; `--print-policy-names` shows them.
+fn policy_names_are_reported(f: &Flowd) {
+    let pv = observe_json(f, &["-t", "policy-verdict"]);
+    let port = |v: &serde_json::Value| v["l4"]["TCP"]["destination_port"].as_u64();
+    let lists = [
+        "ingress_allowed_by",
+        "egress_allowed_by",
+        "ingress_denied_by",
+        "egress_denied_by",
+    ];
+    let only = |v: &serde_json::Value, list: &str| -> Option<String> {
+        for other in lists.iter().filter(|l| **l != list) {
+            assert!(v.get(*other).is_none(), "{other} set as well: {v}");
+        }
+        let p = &v[list][0];
+        let labels: Vec<&str> = p["labels"]
+            .as_array()?
+            .iter()
+            .filter_map(|l| l.as_str())
+            .collect();
+        let revision: u64 = p["revision"].as_str()?.parse().ok()?;
+        assert!(revision >= 1, "{p}");
+        assert_eq!(p["kind"], "CiliumNetworkPolicy", "{p}");
+        assert_eq!(p["namespace"], "default", "{p}");
+        let name = p["name"].as_str()?.to_string();
+        assert_eq!(
+            labels,
+            [
+                "k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy".to_string(),
+                format!("k8s:io.cilium.k8s.policy.name={name}"),
+                "k8s:io.cilium.k8s.policy.namespace=default".to_string(),
+            ]
+        );
+        Some(name)
+    };
+    let ingress_8080 = pv
+        .iter()
+        .find(|v| v["traffic_direction"] == "INGRESS" && port(v) == Some(8080))
+        .unwrap_or_else(|| panic!("no ingress verdict to 8080: {pv:#?}"));
+    assert_eq!(
+        only(ingress_8080, "ingress_allowed_by").as_deref(),
+        Some("server-ingress")
+    );
+    let egress_server = pv
+        .iter()
+        .find(|v| v["traffic_direction"] == "EGRESS" && v["verdict"] == "FORWARDED")
+        .unwrap_or_else(|| panic!("no allowed egress verdict: {pv:#?}"));
+    assert_eq!(
+        only(egress_server, "egress_allowed_by").as_deref(),
+        Some("client-egress")
+    );
+    let denied_9090 = pv
+        .iter()
+        .find(|v| v["verdict"] == "DROPPED" && port(v) == Some(9090))
+        .unwrap_or_else(|| panic!("no denied verdict to 9090: {pv:#?}"));
+    assert_eq!(
+        only(denied_9090, "ingress_denied_by").as_deref(),
+        Some("server-ingress")
+    );
+    // Default deny matched no rule: no list at all, as in Hubble.
+    let default_deny = pv
+        .iter()
+        .find(|v| v["verdict"] == "DROPPED" && v["traffic_direction"] == "EGRESS")
+        .unwrap_or_else(|| panic!("no default-deny verdict: {pv:#?}"));
+    for list in lists {
+        assert!(default_deny.get(list).is_none(), "{default_deny}");
+    }
+
+    let lines = observe(
+        f,
+        &[
+            "-t",
+            "policy-verdict",
+            "--to-port",
+            "9090",
+            "--print-policy-names",
+        ],
+    );
+    assert!(
+        lines.iter().any(|l| l.contains(
+            "policy-verdict:L3-L4 INGRESS DENIED BY server-ingress (CiliumNetworkPolicy) (TCP Flags: SYN)"
+        )),
+        "{lines:#?}"
+    );
+}
+
+/// Datapath flows carry the interface's index and name; `--interface NAME` selects them.
+fn interfaces_are_named(f: &Flowd, node: &Netns) {
+    let index = |name: &str| -> u64 {
+        let out = node.exec(&["cat", &format!("/sys/class/net/{name}/ifindex")]);
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .expect("ifindex")
+    };
+    let (client, server) = (index("lxc-client"), index("lxc-server"));
+    let traces = observe_json(f, &["-t", "trace"]);
+    assert!(!traces.is_empty());
+    for t in &traces {
+        let (i, name) = (t["interface"]["index"].as_u64(), &t["interface"]["name"]);
+        assert!(
+            (i == Some(client) && name == "lxc-client")
+                || (i == Some(server) && name == "lxc-server"),
+            "trace without its interface (lxc-client {client}, lxc-server {server}): {t}"
+        );
+    }
+    let on_server = observe_json(f, &["--interface", "lxc-server"]);
+    assert!(!on_server.is_empty());
+    assert!(
+        on_server
+            .iter()
+            .all(|t| t["interface"]["name"] == "lxc-server"),
+        "{on_server:#?}"
+    );
+    assert!(on_server.len() < observe_json(f, &[]).len());
+}
+
 fn wait_for(flowd: &Flowd, args: &[&str], n: usize) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
@@ -426,6 +554,9 @@ fn identities_policy_verdicts_drops_and_traces() {
             .any(|l| l.contains("policy-verdict:L3-L4 INGRESS DENIED")),
         "{denied_pv:#?}"
     );
+
+    policy_names_are_reported(f);
+    interfaces_are_named(f, &lab._node);
 
     let udp_flows = observe(f, &["--protocol", "udp", "--to-port", "53"]);
     assert!(

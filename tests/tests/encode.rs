@@ -5,11 +5,12 @@
 //! the benchmark workload, with no mask, Hubble CLI's default mask and several deep masks.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use flowscope_proto::flow::Flow;
 use flowscope_proto::observer::{GetFlowsResponse, get_flows_response::ResponseTypes};
 use flowscope_server::flow::encode::{Encoder, Plan};
-use flowscope_server::flow::{Event, FlowRecord, LostRecord, Time, mask};
+use flowscope_server::flow::{Event, FlowRecord, LostRecord, NetInterface, PolicyRef, Time, mask};
 use flowscope_server::identity::ClusterState;
 use flowscope_server::parser::l7::{L7Parser, RedactOptions};
 use flowscope_server::parser::l34::L34Parser;
@@ -47,6 +48,14 @@ fn masks() -> Vec<Option<Vec<String>>> {
             "tunnel.l4",
             "file.line",
             "interface",
+        ]),
+        m(&[
+            // Paths cannot go below a repeated field (Go's `fieldmaskpb.IsValid`).
+            "interface.name",
+            "ingress_allowed_by",
+            "egress_allowed_by",
+            "ingress_denied_by",
+            "egress_denied_by",
         ]),
     ]
 }
@@ -165,6 +174,50 @@ fn encoder_matches_reference_on_the_workload() {
             });
         }
     }
+    // Name the interfaces and give flows a matched rule, as flowd's own datapath does for
+    // policy verdicts, so the interface and the four policy lists are compared too (which
+    // list, if any, follows the flow's direction and verdict).
+    let rules: Vec<Arc<PolicyRef>> = [
+        (
+            "CiliumNetworkPolicy",
+            "server-ingress",
+            Some("default"),
+            Some("5c1d"),
+        ),
+        ("CiliumClusterwideNetworkPolicy", "all-egress", None, None),
+    ]
+    .iter()
+    .map(|(kind, name, ns, uid)| Arc::new(PolicyRef::new(kind, name, *ns, *uid, 7)))
+    .collect();
+    let mut with_policy = 0;
+    for (i, r) in records.iter_mut().enumerate() {
+        if let Some(iface) = &r.interface {
+            let index = iface.index;
+            r.interface = Some(Arc::new(NetInterface {
+                index,
+                name: format!("lxc{index:x}").into(),
+            }));
+        }
+        if i % 3 == 0 {
+            r.policy = Some(rules[i % 2].clone());
+            with_policy += 1;
+        }
+    }
+    let listed = records
+        .iter()
+        .filter(|r| r.policy.is_some())
+        .map(|r| {
+            let f = r.to_proto();
+            f.ingress_allowed_by.len()
+                + f.egress_allowed_by.len()
+                + f.ingress_denied_by.len()
+                + f.egress_denied_by.len()
+        })
+        .sum::<usize>();
+    assert!(
+        listed > 100,
+        "{listed} of {with_policy} flows list their rule"
+    );
     check(&records, "workload");
 }
 

@@ -13,6 +13,7 @@ use std::net::IpAddr;
 use flowscope_proto::names;
 
 use super::mask::MaskNode;
+use super::policy_ref;
 use super::wire::{self, begin, bytes_always, end, int32, string, uint};
 use super::{Event, FlowRecord, IpInfo, L7Data, L7Record, LostRecord, Peer, PeerInfo};
 use crate::parser::l34::packet::{L4, Tunnel, TunnelProtocol, tcp_flags};
@@ -52,9 +53,12 @@ mod field {
     pub const IP_TRACE_ID: u32 = 40;
     pub const EMITTER: u32 = 41;
     pub const SUMMARY: u32 = 100_000;
+    use super::policy_ref::{
+        EGRESS_ALLOWED_BY, EGRESS_DENIED_BY, INGRESS_ALLOWED_BY, INGRESS_DENIED_BY,
+    };
 
     /// Every field, in the order they are written.
-    pub const ALL: [u32; 33] = [
+    pub const ALL: [u32; 37] = [
         TIME,
         UUID,
         EMITTER,
@@ -88,6 +92,10 @@ mod field {
         SOCKET_COOKIE,
         CGROUP_ID,
         SUMMARY,
+        EGRESS_ALLOWED_BY,
+        INGRESS_ALLOWED_BY,
+        EGRESS_DENIED_BY,
+        INGRESS_DENIED_BY,
     ];
 }
 
@@ -252,18 +260,20 @@ impl Encoder {
             }
             field::TRACE_REASON => uint(out, number, u64::from(r.trace_reason)),
             field::FILE => {
-                if let Some((file, line)) = r.file {
+                if let Some((file, line)) = r.file.map(|f| (f, r.line)) {
                     let at = begin(out, number);
                     string(out, 1, names::bpf_file_name(file).as_bytes());
                     uint(out, 2, u64::from(line));
                     end(out, at);
                 }
             }
-            field::IP_TRACE_ID if r.ip_trace_id != 0 => {
-                let at = begin(out, number);
-                uint(out, 1, r.ip_trace_id);
-                uint(out, 2, u64::from(r.ip_trace_option));
-                end(out, at);
+            field::IP_TRACE_ID => {
+                if let Some(t) = &r.ip_trace {
+                    let at = begin(out, number);
+                    uint(out, 1, t.id);
+                    uint(out, 2, u64::from(t.option));
+                    end(out, at);
+                }
             }
             field::DROP_REASON_DESC => int32(out, number, r.drop_reason as i32),
             field::IS_REPLY => {
@@ -273,11 +283,25 @@ impl Encoder {
                     end(out, at);
                 }
             }
-            field::DEBUG_CAPTURE_POINT => uint(out, number, u64::from(r.debug_capture_point)),
-            field::INTERFACE if r.ifindex != 0 => {
-                let at = begin(out, number);
-                uint(out, 1, u64::from(r.ifindex));
-                end(out, at);
+            field::DEBUG_CAPTURE_POINT => uint(out, number, u64::from(r.debug_capture_point())),
+            field::INTERFACE => {
+                if let Some(i) = &r.interface {
+                    let at = begin(out, number);
+                    uint(out, 1, u64::from(i.index));
+                    string(out, 2, i.name.as_bytes());
+                    end(out, at);
+                }
+            }
+            policy_ref::EGRESS_ALLOWED_BY
+            | policy_ref::INGRESS_ALLOWED_BY
+            | policy_ref::EGRESS_DENIED_BY
+            | policy_ref::INGRESS_DENIED_BY => {
+                if let Some(p) = &r.policy
+                    && policy_ref::field_for(r.traffic_direction, r.verdict, r.drop_reason)
+                        == Some(number)
+                {
+                    bytes_always(out, number, p.encoded());
+                }
             }
             field::PROXY_PORT => uint(out, number, u64::from(r.proxy_port)),
             field::TRACE_CONTEXT => {

@@ -10,9 +10,11 @@
 //! client asks for them.
 
 pub mod encode;
+pub mod interface;
 pub mod l7;
 pub mod mask;
 pub mod peer;
+pub mod policy_ref;
 pub mod proto;
 pub mod uuid;
 mod view;
@@ -23,8 +25,10 @@ use std::sync::Arc;
 
 use crate::parser::l34::packet::{EthernetLayer, Kind, L4, Tunnel};
 
+pub use interface::{InterfaceNames, NetInterface};
 pub use l7::{Header, HttpData, KafkaData, L7Data, L7Record, Text};
 pub use peer::{Peer, PeerInfo};
+pub use policy_ref::PolicyRef;
 
 /// A flow's time: seconds and nanoseconds since the Unix epoch, as `google.protobuf.Timestamp`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -92,6 +96,13 @@ pub struct SockInfo {
     pub cgroup_id: u64,
 }
 
+/// `flow.IPTraceID`: a packet's IP trace id (never 0) and the IP option type carrying it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpTrace {
+    pub id: u64,
+    pub option: u32,
+}
+
 /// One flow, as flowd keeps it.
 #[derive(Debug, Clone)]
 pub struct FlowRecord {
@@ -121,14 +132,17 @@ pub struct FlowRecord {
     pub policy_match_type: u8,
     pub trace_observation_point: u8,
     pub trace_reason: u8,
-    pub debug_capture_point: u8,
-    /// BPF source file id and line of a drop.
-    pub file: Option<(u8, u16)>,
-    pub ifindex: u32,
+    /// BPF source file id of a drop (and [`FlowRecord::line`]).
+    pub file: Option<u8>,
+    pub line: u16,
+    /// The interface of a datapath event (`None`: index 0).
+    pub interface: Option<Arc<NetInterface>>,
+    /// The rule a policy verdict matched (`*_allowed_by` / `*_denied_by`).
+    pub policy: Option<Arc<PolicyRef>>,
     pub proxy_port: u16,
-    /// The packet's IP trace id (0: none) and the agent's IP option type for it.
-    pub ip_trace_id: u64,
-    pub ip_trace_option: u32,
+    /// The packet's IP trace id and the agent's IP option type for it; boxed, as few
+    /// packets carry one.
+    pub ip_trace: Option<Box<IpTrace>>,
     /// Boxed: socket traces are rare, and the ring holds every other flow.
     pub sock: Option<Box<SockInfo>>,
 }
@@ -159,13 +173,24 @@ impl FlowRecord {
             policy_match_type: 0,
             trace_observation_point: 0,
             trace_reason: 0,
-            debug_capture_point: 0,
             file: None,
-            ifindex: 0,
+            line: 0,
+            interface: None,
+            policy: None,
             proxy_port: 0,
-            ip_trace_id: 0,
-            ip_trace_option: 0,
+            ip_trace: None,
             sock: None,
+        }
+    }
+}
+
+impl FlowRecord {
+    /// `DebugCapturePoint` of a debug-capture event: its subtype (0 for other events).
+    pub fn debug_capture_point(&self) -> u8 {
+        if self.event_type.0 == crate::parser::l34::layout::MSG_CAPTURE {
+            self.event_type.1
+        } else {
+            0
         }
     }
 }

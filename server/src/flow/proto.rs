@@ -168,7 +168,7 @@ impl FlowRecord {
     /// The proto `Flow` of this record.
     pub fn to_proto(&self) -> Flow {
         let mut uuid_buf = [0u8; 36];
-        Flow {
+        let mut flow = Flow {
             time: Some(self.time.into()),
             uuid: super::uuid::text(&self.uuid, &mut uuid_buf).to_string(),
             emitter: Some(crate::emitter()),
@@ -212,20 +212,23 @@ impl FlowRecord {
             policy_match_type: u32::from(self.policy_match_type),
             trace_observation_point: i32::from(self.trace_observation_point),
             trace_reason: i32::from(self.trace_reason),
-            file: self.file.map(|(file, line)| FileInfo {
-                name: names::bpf_file_name(file).into_owned(),
-                line: u32::from(line),
-            }),
-            ip_trace_id: (self.ip_trace_id != 0).then_some(IpTraceId {
-                trace_id: self.ip_trace_id,
-                ip_option_type: self.ip_trace_option,
+            file: self
+                .file
+                .map(|f| (f, self.line))
+                .map(|(file, line)| FileInfo {
+                    name: names::bpf_file_name(file).into_owned(),
+                    line: u32::from(line),
+                }),
+            ip_trace_id: self.ip_trace.as_ref().map(|t| IpTraceId {
+                trace_id: t.id,
+                ip_option_type: t.option,
             }),
             drop_reason_desc: self.drop_reason as i32,
             is_reply: self.is_reply.map(|value| BoolValue { value }),
-            debug_capture_point: i32::from(self.debug_capture_point),
-            interface: (self.ifindex != 0).then(|| NetworkInterface {
-                index: self.ifindex,
-                name: String::new(),
+            debug_capture_point: i32::from(self.debug_capture_point()),
+            interface: self.interface.as_ref().map(|i| NetworkInterface {
+                index: i.index,
+                name: i.name.to_string(),
             }),
             proxy_port: u32::from(self.proxy_port),
             trace_context: self
@@ -240,7 +243,19 @@ impl FlowRecord {
             cgroup_id: self.sock.as_ref().map_or(0, |s| s.cgroup_id),
             summary: summary(self),
             ..Default::default()
+        };
+        if let Some(p) = &self.policy {
+            use super::policy_ref as pr;
+            let list = match pr::field_for(self.traffic_direction, self.verdict, self.drop_reason) {
+                Some(pr::EGRESS_ALLOWED_BY) => &mut flow.egress_allowed_by,
+                Some(pr::INGRESS_ALLOWED_BY) => &mut flow.ingress_allowed_by,
+                Some(pr::EGRESS_DENIED_BY) => &mut flow.egress_denied_by,
+                Some(pr::INGRESS_DENIED_BY) => &mut flow.ingress_denied_by,
+                _ => return flow,
+            };
+            list.push(p.to_proto());
         }
+        flow
     }
 
     /// The `GetFlowsResponse` carrying this record's flow.

@@ -154,9 +154,9 @@ impl FlowView for FlowRecord {
             .unwrap_or("")
     }
     fn interface(&self) -> Option<(u32, &str)> {
-        (self.ifindex != 0).then_some((self.ifindex, ""))
+        self.interface.as_ref().map(|i| (i.index, &*i.name))
     }
     fn ip_trace_id(&self) -> Option<u64> {
-        (self.ip_trace_id != 0).then_some(self.ip_trace_id)
+        self.ip_trace.as_ref().map(|t| t.id)
     }
 }

@@ -32,7 +32,9 @@ use flowscope_proto::types::Timestamp;
 
 use crate::enrich;
 use crate::flow::uuid::UuidGen;
-use crate::flow::{FlowRecord, IpInfo, Peer, SockInfo, SummaryKind, Time, ip_version};
+use crate::flow::{
+    FlowRecord, InterfaceNames, IpInfo, IpTrace, Peer, SockInfo, SummaryKind, Time, ip_version,
+};
 use crate::identity::ClusterState;
 use layout::{
     DebugCapture, DropNotify, PacketFlags, PolicyVerdictNotify, TraceNotify, TraceSockNotify,
@@ -91,6 +93,7 @@ impl L34Error {
 pub struct L34Parser {
     uuids: UuidGen,
     ip_trace_option_type: u32,
+    interfaces: InterfaceNames,
 }
 
 impl Default for L34Parser {
@@ -266,7 +269,15 @@ impl L34Parser {
         L34Parser {
             uuids: UuidGen::new(),
             ip_trace_option_type: 0,
+            interfaces: InterfaceNames::without_names(),
         }
+    }
+
+    /// Names interfaces as this node's kernel does (Hubble's link cache). Without it flows
+    /// carry the interface index only: right for records from another machine.
+    pub fn with_interface_names(mut self, names: InterfaceNames) -> Self {
+        self.interfaces = names;
+        self
     }
 
     /// The agent's `ip-tracing-option-type`, reported in `ip_trace_id.ip_option_type` of
@@ -388,9 +399,14 @@ impl L34Parser {
         r.summary = SummaryKind::Packet(layers.last);
         r.is_reply = notify.is_reply();
         r.event_type = (msg_type, sub_type);
-        r.ip_trace_id = notify.ip_trace_id();
-        r.ip_trace_option = self.ip_trace_option_type;
-        r.ifindex = notify.ifindex();
+        let trace_id = notify.ip_trace_id();
+        r.ip_trace = (trace_id != 0).then(|| {
+            Box::new(IpTrace {
+                id: trace_id,
+                option: self.ip_trace_option_type,
+            })
+        });
+        r.interface = self.interfaces.get(notify.ifindex(), time.seconds);
         r.proxy_port = notify.proxy_port();
         match notify {
             Notify::Trace(tn) => {
@@ -398,12 +414,15 @@ impl L34Parser {
                     u8::try_from(names::proto_obs_point(tn.hdr.sub_type)).unwrap_or(0);
                 r.trace_reason = proto_trace_reason(tn);
             }
-            Notify::Drop(dn) => r.file = Some((dn.file, dn.line)),
+            Notify::Drop(dn) => (r.file, r.line) = (Some(dn.file), dn.line),
             Notify::Policy(pvn) => {
                 r.auth_type = pvn.auth_type;
                 r.policy_match_type = u8::try_from(pvn.match_type()).unwrap_or(u8::MAX);
+                // flowd's datapath reports the matched rule as the cookie.
+                r.policy = state.policy_rule(pvn.cookie).cloned();
             }
-            Notify::Capture(dbg) => r.debug_capture_point = dbg.sub_type,
+            // `debug_capture_point` is the subtype, kept in `event_type`.
+            Notify::Capture(_) => {}
         }
         r
     }
