@@ -21,6 +21,10 @@ use serde::Deserialize;
 
 use crate::identity::ClusterState;
 
+mod labels;
+
+pub use labels::{PolicyDigest, PolicyIndex};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("cannot read policy file {path}: {source}")]
@@ -136,6 +140,8 @@ pub struct CompiledPolicy {
 #[derive(Debug, Default)]
 pub struct PolicySet {
     rules: Vec<(String, Option<String>, Rule)>,
+    /// Each rule's policy labels (as Cilium derives them from the document it came from).
+    origins: Vec<Vec<String>>,
 }
 
 fn yaml_err(e: serde_yaml_ng::Error) -> String {
@@ -187,9 +193,16 @@ impl PolicySet {
                 doc.metadata.namespace.clone()
             };
             let name = doc.metadata.name.clone();
+            let origin = labels::policy_labels(
+                doc.kind.as_deref(),
+                &name,
+                ns.as_deref(),
+                doc.metadata._other.get("uid").and_then(|v| v.as_str()),
+            );
             for rule in doc.spec.into_iter().chain(doc.specs) {
                 let _ = &rule.description;
                 set.rules.push((name.clone(), ns.clone(), rule));
+                set.origins.push(origin.clone());
             }
         }
         // Validate everything now, so a bad file is rejected at load, not at sync.
