@@ -380,6 +380,10 @@ pub async fn run(
 
     // The unix sockets come after the datapath, so a flowd without privileges fails on the
     // datapath (one clear line) without having created any socket file.
+    // AGENT_STARTED is stored before any socket exists, so the first client sees it; the
+    // reload handler is in place before then.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    announcer.started();
     let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
     tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
     let grpc_unix = match &cfg.unix_socket {
@@ -446,9 +450,6 @@ pub async fn run(
     let reload_cfg = cfg.clone();
     let reload_state = state.clone();
     let reload_dp = datapath.clone();
-    // The handler is in place before AGENT_STARTED tells anyone flowd is up.
-    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
-    announcer.started();
     tokio::spawn(async move {
         let Ok(mut hup) = hup else {
             return;

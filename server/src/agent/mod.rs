@@ -50,7 +50,11 @@ impl AgentEventLog {
 
     /// Stores `events`, all stamped with the current time, in order.
     pub fn emit(&self, events: impl IntoIterator<Item = AgentEvent>) {
-        let time = Timestamp::now();
+        self.emit_at(Timestamp::now(), events);
+    }
+
+    /// Stores `events`, all stamped with `time`, in order.
+    pub fn emit_at(&self, time: Timestamp, events: impl IntoIterator<Item = AgentEvent>) {
         let mut w = match self.writer.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -93,7 +97,9 @@ impl Announcer {
 
     /// flowd is up and serving.
     pub fn started(&self) {
-        self.log.emit([notify::agent_started(Timestamp::now())]);
+        // The response time is the start time, as for Cilium's start message.
+        let now = Timestamp::now();
+        self.log.emit_at(now, [notify::agent_started(now)]);
     }
 }
 
