@@ -16,6 +16,8 @@ use flowscope_cli::{client, config_command, goflags, input};
 use flowscope_proto::observer::{GetNamespacesRequest, GetNodesRequest, ServerStatusRequest};
 use tokio_stream::StreamExt;
 
+mod observe_events;
+
 /// Observe flows from flowd, Hubble or Hubble Relay.
 #[derive(Parser, Debug)]
 #[command(name = "flowctl", version)]
@@ -55,6 +57,8 @@ struct ObserveCmd {
 enum ObserveSub {
     /// Observe flows (the same as `observe`).
     Flows(Box<ObserveArgs>),
+    /// Observe agent events (flowd's start, state and policy loads).
+    AgentEvents(Box<observe_events::AgentEventsArgs>),
 }
 
 #[derive(Subcommand, Debug)]
@@ -187,6 +191,7 @@ async fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<()> {
                         .unwrap_or_default();
                     observe(*args, &sub, &settings).await
                 }
+                Some(ObserveSub::AgentEvents(args)) => observe_events::run(*args, &settings).await,
                 None => observe(cmd.args, &observe_matches, &settings).await,
             }
         }

@@ -8,6 +8,8 @@ use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, UnixListener};
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
+use crate::agent::Announcer;
+use crate::agent::diff::Snapshot;
 use crate::api;
 use crate::identity::{ClusterState, StateHandle};
 use crate::observer::{Observer, ObserverConfig};
@@ -119,53 +121,61 @@ fn load_state(cfg: &Config) -> Result<ClusterState, crate::identity::StateError>
     Ok(state)
 }
 
+/// A load: the cluster state with the policy's CIDR identities, the compiled policy, and
+/// what agent events compare between loads.
+type Loaded = (ClusterState, CompiledPolicy, Snapshot);
+
 /// The cluster state with the policy's CIDR identities, and the compiled policy.
-fn load_state_and_policy(cfg: &Config) -> Result<(ClusterState, CompiledPolicy), DaemonError> {
+fn load_state_and_policy(cfg: &Config) -> Result<Loaded, DaemonError> {
     let mut state = load_state(cfg)?;
     let policy = match &cfg.policy_file {
         Some(path) => PolicySet::load(path)?,
         None => PolicySet::default(),
     };
     let compiled = policy.compile(&state).map_err(DaemonError::PolicyCompile)?;
-    // Cilium's policy revision: one more for every policy this process loads.
-    static REVISION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let revision = REVISION.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-    state.set_policy_rules(
-        compiled
-            .rules
-            .iter()
-            .map(|r| Arc::new(r.with_revision(revision)))
-            .collect(),
-    );
     for (net, id) in &compiled.cidrs {
         state.add_identity_labels(
             *id,
             vec![format!("cidr:{net}"), "reserved:world".to_string()],
         );
     }
-    Ok((state, compiled))
+    let snapshot = Snapshot::new(&state, &compiled.cidrs, policy.index());
+    Ok((state, compiled, snapshot))
+}
+
+/// Gives the state the policy's rules, as flows name them, in the policy `revision` that the
+/// agent events of this load announce.
+fn stamp_policy_rules(state: &mut ClusterState, policy: &CompiledPolicy, revision: u64) {
+    state.set_policy_rules(
+        policy
+            .rules
+            .iter()
+            .map(|r| Arc::new(r.with_revision(revision)))
+            .collect(),
+    );
 }
 
 /// [`load_state_and_policy`] on a blocking thread: a large or hostile file takes seconds to
 /// parse, and parsing on the runtime would stall the API and every source meanwhile.
-async fn load_off_runtime(cfg: &Config) -> Result<(ClusterState, CompiledPolicy), DaemonError> {
+async fn load_off_runtime(cfg: &Config) -> Result<Loaded, DaemonError> {
     let cfg = cfg.clone();
     tokio::task::spawn_blocking(move || load_state_and_policy(&cfg))
         .await
         .map_err(|e| DaemonError::Loader(e.to_string()))?
 }
 
-/// Loads the files again and, when both are good, fills the datapath maps and swaps the new
-/// state in whole; on any error the previous state and maps stay in force. The loading and
-/// the map updates run off the runtime.
+/// Loads the files again and, when both are good, fills the datapath maps, swaps the new
+/// state in whole and announces what changed; on any error the previous state and maps stay
+/// in force. The loading and the map updates run off the runtime.
 async fn reload(
     cfg: &Config,
     state: &Arc<StateHandle>,
     datapath: &Arc<std::sync::Mutex<Option<Datapath>>>,
+    announcer: &mut Announcer,
 ) -> Result<(), DaemonError> {
-    let (s, policy) = load_off_runtime(cfg).await?;
+    let (s, policy, snapshot) = load_off_runtime(cfg).await?;
     let dp = datapath.clone();
-    let (s, policy) = tokio::task::spawn_blocking(move || {
+    let (mut s, policy) = tokio::task::spawn_blocking(move || {
         let mut guard = match dp.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -182,7 +192,9 @@ async fn reload(
         policy_entries = policy.entries.len(),
         "cluster state and policy reloaded"
     );
+    stamp_policy_rules(&mut s, &policy, announcer.revision_after(&snapshot));
     state.replace(s);
+    announcer.loaded(snapshot);
     Ok(())
 }
 
@@ -278,7 +290,9 @@ pub async fn run(
         Ok(n) => tracing::debug!(limit = n, "open-file limit"),
         Err(e) => tracing::warn!("cannot raise the open-file limit: {e}"),
     }
-    let (initial_state, initial_policy) = load_off_runtime(&cfg).await?;
+    let (mut initial_state, initial_policy, initial_snapshot) = load_off_runtime(&cfg).await?;
+    let revision = Announcer::first_revision(&initial_snapshot);
+    stamp_policy_rules(&mut initial_state, &initial_policy, revision);
     // The TCP listeners are bound and both socket paths checked before any path is touched:
     // a second flowd fails on the first port or live socket without disturbing the first.
     let grpc_tcp = match cfg.listen_address {
@@ -314,6 +328,8 @@ pub async fn run(
         stats.clone(),
     )?;
     stats.attach_ring(&handle.ring);
+    let mut announcer = Announcer::new(handle.agent_events.clone());
+    announcer.loaded(initial_snapshot);
     let observer_task = tokio::spawn(observer.run());
 
     // The eBPF datapath, when asked for: attach, fill the maps, read the perf ring.
@@ -379,6 +395,10 @@ pub async fn run(
 
     // The unix sockets come after the datapath, so a flowd without privileges fails on the
     // datapath (one clear line) without having created any socket file.
+    // AGENT_STARTED is stored before any socket exists, so the first client sees it; the
+    // reload handler is in place before then.
+    let hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
+    announcer.started();
     let access_log = AccessLogListener::bind(&cfg.access_log_socket)?;
     tracing::info!(path = %cfg.access_log_socket.display(), "access-log socket listening");
     let grpc_unix = match &cfg.unix_socket {
@@ -446,13 +466,14 @@ pub async fn run(
     let reload_state = state.clone();
     let reload_dp = datapath.clone();
     tokio::spawn(async move {
-        let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        else {
+        let Ok(mut hup) = hup else {
             return;
         };
         while hup.recv().await.is_some() {
-            if let Err(e) = reload(&reload_cfg, &reload_state, &reload_dp).await {
-                tracing::error!("reload rejected, previous state stays in force: {e}");
+            if let Err(e) = reload(&reload_cfg, &reload_state, &reload_dp, &mut announcer).await {
+                let message = format!("reload rejected, previous state stays in force: {e}");
+                tracing::error!("{message}");
+                announcer.rejected(&message);
             }
         }
     });
@@ -494,6 +515,12 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    fn announcer() -> Announcer {
+        Announcer::new(Arc::new(
+            crate::agent::AgentEventLog::new(7).expect("agent event log"),
+        ))
+    }
+
     /// A reload of a large state file must leave the runtime free: on a single-threaded
     /// runtime a ticker task has to keep ticking while the file is parsed.
     #[test]
@@ -533,7 +560,7 @@ mod tests {
             });
             tokio::task::yield_now().await;
             let before = ticks.load(std::sync::atomic::Ordering::Relaxed);
-            let r = reload(&cfg, &state, &datapath).await;
+            let r = reload(&cfg, &state, &datapath, &mut announcer()).await;
             (r, ticks.load(std::sync::atomic::Ordering::Relaxed) - before)
         });
         let _ = std::fs::remove_dir_all(&dir);
@@ -563,7 +590,7 @@ mod tests {
         for bad in ["", &"[".repeat(200_000)] {
             std::fs::write(&path, bad).expect("write");
             let err = rt
-                .block_on(reload(&cfg, &state, &datapath))
+                .block_on(reload(&cfg, &state, &datapath, &mut announcer()))
                 .expect_err("rejected");
             assert!(
                 err.to_string().contains("document is empty")

@@ -73,6 +73,8 @@ pub struct ObserverHandle {
     pub ring: Arc<Ring<Event>>,
     pub state: Arc<StateHandle>,
     pub stats: Arc<Stats>,
+    /// flowd's own events (start, state and policy loads), for GetAgentEvents.
+    pub agent_events: Arc<crate::agent::AgentEventLog>,
     seen_flows: AtomicU64,
     started: Instant,
     rate_samples: Mutex<VecDeque<(Instant, u64)>>,
@@ -188,6 +190,9 @@ impl Observer {
             ring,
             state,
             stats: stats.clone(),
+            agent_events: Arc::new(crate::agent::AgentEventLog::new(
+                crate::agent::AGENT_EVENT_CAPACITY,
+            )?),
             seen_flows: AtomicU64::new(0),
             started: Instant::now(),
             rate_samples: Mutex::new(VecDeque::new()),

@@ -22,6 +22,10 @@ use serde::Deserialize;
 use crate::flow::PolicyRef;
 use crate::identity::ClusterState;
 
+mod labels;
+
+pub use labels::{PolicyDigest, PolicyIndex};
+
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     #[error("cannot read policy file {path}: {source}")]
@@ -142,13 +146,13 @@ pub struct PolicySet {
     rules: Vec<(Source, Rule)>,
 }
 
-/// The resource a rule came from.
+/// The resource a rule came from, and the policy labels Cilium derives from it.
 #[derive(Debug, Clone)]
 struct Source {
-    kind: &'static str,
     name: String,
     namespace: Option<String>,
-    uid: Option<String>,
+    kind: &'static str,
+    labels: Vec<String>,
 }
 
 fn yaml_err(e: serde_yaml_ng::Error) -> String {
@@ -195,17 +199,24 @@ impl PolicySet {
             }
             let _ = &doc.api_version;
             let clusterwide = doc.kind.as_deref() == Some("CiliumClusterwideNetworkPolicy");
+            let kind = if clusterwide {
+                "CiliumClusterwideNetworkPolicy"
+            } else {
+                "CiliumNetworkPolicy"
+            };
+            let namespace = (!clusterwide)
+                .then(|| doc.metadata.namespace.clone())
+                .flatten();
             let source = Source {
-                kind: if clusterwide {
-                    "CiliumClusterwideNetworkPolicy"
-                } else {
-                    "CiliumNetworkPolicy"
-                },
+                labels: labels::policy_labels(
+                    Some(kind),
+                    &doc.metadata.name,
+                    namespace.as_deref(),
+                    doc.metadata.uid.as_deref(),
+                ),
                 name: doc.metadata.name.clone(),
-                namespace: (!clusterwide)
-                    .then(|| doc.metadata.namespace.clone())
-                    .flatten(),
-                uid: doc.metadata.uid.clone(),
+                namespace,
+                kind,
             };
             for rule in doc.spec.into_iter().chain(doc.specs) {
                 let _ = &rule.description;
@@ -244,7 +255,7 @@ impl PolicySet {
                 source.kind,
                 name,
                 ns.as_deref(),
-                source.uid.as_deref(),
+                source.labels.clone(),
                 0,
             ));
             let selected = select(&identities, &rule.endpoint_selector, ns.as_deref())

@@ -180,6 +180,16 @@ impl Flowd {
         }
     }
 
+    /// Sends flowd a signal (`"HUP"`, `"TERM"`, ...) with `kill`; panics if it fails.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} failed");
+    }
+
     /// `unix://` address for flowctl's `--server`.
     pub fn server_arg(&self) -> String {
         format!("unix://{}", self.grpc_socket.display())

@@ -187,7 +187,13 @@ fn encoder_matches_reference_on_the_workload() {
         ("CiliumClusterwideNetworkPolicy", "all-egress", None, None),
     ]
     .iter()
-    .map(|(kind, name, ns, uid)| Arc::new(PolicyRef::new(kind, name, *ns, *uid, 7)))
+    .map(|(kind, name, ns, uid)| {
+        let labels = vec![
+            format!("k8s:io.cilium.k8s.policy.name={name}"),
+            uid.unwrap_or("").to_string(),
+        ];
+        Arc::new(PolicyRef::new(kind, name, *ns, labels, 7))
+    })
     .collect();
     let mut with_policy = 0;
     for (i, r) in records.iter_mut().enumerate() {

@@ -168,12 +168,7 @@ fn sigterm_ends_following_streams_and_flowd_exits_promptly() {
     }
 
     let sent = Instant::now();
-    let killed = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(flowd.pid().to_string())
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    flowd.signal("TERM");
     let status = flowd.wait_exit(Duration::from_secs(10));
     let took = sent.elapsed();
     eprintln!("flowd exited {took:?} after SIGTERM");

@@ -15,6 +15,7 @@
 //! Text formats pass every string that comes from the server through
 //! [`escape::terminal`], so flows cannot inject terminal control sequences.
 
+pub mod agent;
 pub mod color;
 pub mod escape;
 pub mod fields;

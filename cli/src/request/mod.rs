@@ -2,6 +2,7 @@
 //! `GetFlowsRequest`, as `hubble observe` builds it (`getFlowsRequest` in
 //! `cmd/observe/flows.go`).
 
+mod events;
 mod time;
 
 #[cfg(test)]
@@ -14,6 +15,7 @@ use flowscope_proto::types::{FieldMask, Timestamp};
 
 use crate::flags::{Filters, FlagError};
 
+pub use events::{DEFAULT_EVENTS_NUMBER, build_agent_events_request};
 pub(crate) use time::go_duration;
 pub use time::parse_time;
 

@@ -1,5 +1,5 @@
-//! The Observer gRPC service (`observer.Observer`): status, namespaces and the methods a
-//! node does not serve. GetFlows is served from the encoder by [`super::flows`].
+//! The Observer gRPC service (`observer.Observer`): status, namespaces, agent events and the
+//! methods a node does not serve. GetFlows is served from the encoder by [`super::flows`].
 
 use std::sync::Arc;
 
@@ -52,11 +52,12 @@ impl Observer for ObserverService {
 
     async fn get_agent_events(
         &self,
-        _request: Request<GetAgentEventsRequest>,
+        request: Request<GetAgentEventsRequest>,
     ) -> Result<Response<Self::GetAgentEventsStream>, Status> {
-        Err(Status::unimplemented(
-            "GetAgentEvents is not implemented by flowd",
-        ))
+        let query = super::agent_events::AgentQuery::new(request.get_ref())?;
+        let (tx, rx) = tokio::sync::mpsc::channel(super::agent_events::STREAM_BUFFER);
+        tokio::spawn(super::agent_events::stream(self.handle.clone(), query, tx));
+        Ok(with_version(ReceiverStream::new(rx)))
     }
 
     async fn get_debug_events(

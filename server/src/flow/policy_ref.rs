@@ -8,7 +8,7 @@
 
 use flowscope_proto::flow::{DropReason, Policy, TrafficDirection, Verdict};
 
-use super::wire::{string, uint};
+use super::wire::{bytes_always, string, uint};
 
 /// Flow field numbers of the four policy lists.
 pub const EGRESS_ALLOWED_BY: u32 = 21001;
@@ -30,30 +30,21 @@ pub struct PolicyRef {
 }
 
 impl PolicyRef {
-    /// A rule of the resource `kind`/`namespace`/`name` (`uid` when the document had one),
-    /// with Cilium's derived labels (`k8s:io.cilium.k8s.policy.*`, sorted by key).
+    /// A rule of the resource `kind`/`namespace`/`name`, with the policy labels Cilium
+    /// derives for it (`k8s:io.cilium.k8s.policy.*`).
     pub fn new(
         kind: &str,
         name: &str,
         namespace: Option<&str>,
-        uid: Option<&str>,
+        labels: Vec<String>,
         revision: u64,
     ) -> Self {
-        let mut labels = vec![
-            format!("k8s:io.cilium.k8s.policy.derived-from={kind}"),
-            format!("k8s:io.cilium.k8s.policy.name={name}"),
-        ];
-        if let Some(ns) = namespace.filter(|ns| !ns.is_empty()) {
-            labels.push(format!("k8s:io.cilium.k8s.policy.namespace={ns}"));
-        }
-        if let Some(uid) = uid {
-            labels.push(format!("k8s:io.cilium.k8s.policy.uid={uid}"));
-        }
         let mut encoded = Vec::new();
         string(&mut encoded, 1, name.as_bytes());
         string(&mut encoded, 2, namespace.unwrap_or("").as_bytes());
         for l in &labels {
-            string(&mut encoded, 3, l.as_bytes());
+            // A repeated string keeps its empty elements.
+            bytes_always(&mut encoded, 3, l.as_bytes());
         }
         uint(&mut encoded, 4, revision);
         string(&mut encoded, 5, kind.as_bytes());
@@ -70,11 +61,7 @@ impl PolicyRef {
     /// The same rule in another policy revision.
     pub fn with_revision(&self, revision: u64) -> Self {
         let ns = (!self.namespace.is_empty()).then_some(&*self.namespace);
-        let uid = self
-            .labels
-            .iter()
-            .find_map(|l| l.strip_prefix("k8s:io.cilium.k8s.policy.uid="));
-        PolicyRef::new(&self.kind, &self.name, ns, uid, revision)
+        PolicyRef::new(&self.kind, &self.name, ns, self.labels.to_vec(), revision)
     }
 
     /// The body of its `flow.Policy` message.
@@ -121,24 +108,22 @@ mod tests {
 
     #[test]
     fn encoded_body_is_the_policy_message() {
+        let labels = [
+            "k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy",
+            "k8s:io.cilium.k8s.policy.name=server-ingress",
+            "k8s:io.cilium.k8s.policy.namespace=default",
+            "k8s:io.cilium.k8s.policy.uid=0f1e",
+        ];
         let p = PolicyRef::new(
             "CiliumNetworkPolicy",
             "server-ingress",
             Some("default"),
-            Some("0f1e"),
+            labels.iter().map(|l| l.to_string()).collect(),
             3,
         );
         let decoded = Policy::decode(p.encoded()).expect("valid Policy");
         assert_eq!(decoded, p.to_proto());
-        assert_eq!(
-            decoded.labels,
-            [
-                "k8s:io.cilium.k8s.policy.derived-from=CiliumNetworkPolicy",
-                "k8s:io.cilium.k8s.policy.name=server-ingress",
-                "k8s:io.cilium.k8s.policy.namespace=default",
-                "k8s:io.cilium.k8s.policy.uid=0f1e",
-            ]
-        );
+        assert_eq!(decoded.labels, labels);
         assert_eq!(
             (decoded.kind.as_str(), decoded.revision),
             ("CiliumNetworkPolicy", 3)
@@ -146,9 +131,8 @@ mod tests {
         let later = p.with_revision(4);
         assert_eq!(later.revision, 4);
         assert_eq!(later.labels, p.labels);
-        // A clusterwide rule has no namespace label.
-        let ccnp = PolicyRef::new("CiliumClusterwideNetworkPolicy", "all", None, None, 1);
-        assert_eq!(ccnp.labels.len(), 2);
+        // A clusterwide rule has no namespace.
+        let ccnp = PolicyRef::new("CiliumClusterwideNetworkPolicy", "all", None, Vec::new(), 1);
         assert_eq!(Policy::decode(ccnp.encoded()).expect("valid").namespace, "");
     }
 
