@@ -1,5 +1,6 @@
 //! What clients talk to: the Observer gRPC API (plus health and reflection) and `/metrics`.
 
+pub mod authority;
 pub mod flows;
 pub mod grpc;
 pub mod metrics;
