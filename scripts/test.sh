@@ -12,7 +12,12 @@ command -v tmux >/dev/null || need_apt+=(tmux)
 command -v clang >/dev/null || need_apt+=(clang)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v ping >/dev/null || need_apt+=(iputils-ping)
-command -v python3 >/dev/null || need_apt+=(python3)
+# The grpcio test makes a virtualenv with pip (Debian splits that into python3-venv).
+if ! command -v python3 >/dev/null; then
+  need_apt+=(python3 python3-venv)
+elif ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+  need_apt+=(python3-venv)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use prometheus_client::registry::Registry;
 use tokio::net::{TcpListener, UnixListener};
+use tokio_stream::StreamExt;
 use tokio_stream::wrappers::{TcpListenerStream, UnixListenerStream};
 
 use crate::agent::Announcer;
@@ -440,10 +441,13 @@ pub async fn run(
         api_socket_path = Some(owned);
         let routes = routes.clone();
         let stop = stopped(stop_rx.clone());
+        // gRPC C-core clients send the socket path as an authority h2 refuses: repaired here.
+        let incoming = UnixListenerStream::new(listener)
+            .map(|conn| conn.map(api::authority::AuthorityRepair::new));
         servers.spawn(async move {
             tonic::transport::Server::builder()
                 .add_routes(routes)
-                .serve_with_incoming_shutdown(UnixListenerStream::new(listener), stop)
+                .serve_with_incoming_shutdown(incoming, stop)
                 .await
         });
     }

@@ -6,6 +6,7 @@
 
 pub mod fake_observer;
 pub mod netns;
+pub mod python;
 pub mod tmux;
 
 use std::net::TcpListener;

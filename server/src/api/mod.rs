@@ -1,6 +1,7 @@
 //! What clients talk to: the Observer gRPC API (plus health and reflection) and `/metrics`.
 
 pub mod agent_events;
+pub mod authority;
 pub mod flows;
 pub mod grpc;
 pub mod metrics;
