@@ -4,6 +4,7 @@
 use flowscope_proto::flow::FlowFilter;
 
 use crate::FilterError;
+use crate::cel_filter::CelExpressions;
 use crate::http::{
     HeaderMatcher, MethodMatcher, PathMatcher, StatusCodeMatcher, UrlMatcher,
     check_event_type_guard, compile_regexes,
@@ -177,15 +178,6 @@ pub(crate) fn compile(ff: &FlowFilter) -> Result<Vec<Predicate>, FilterError> {
             &ff.traffic_direction,
         )));
     }
-    if ff
-        .experimental
-        .as_ref()
-        .is_some_and(|e| !e.cel_expression.is_empty())
-    {
-        return Err(FilterError::Unsupported {
-            field: "experimental.cel_expression",
-        });
-    }
     if !ff.interface.is_empty() {
         push(Predicate::Interface(
             ff.interface
@@ -196,6 +188,12 @@ pub(crate) fn compile(ff: &FlowFilter) -> Result<Vec<Predicate>, FilterError> {
     }
     if !ff.ip_trace_id.is_empty() {
         push(Predicate::IpTraceId(ff.ip_trace_id.clone()));
+    }
+    // Last: the costliest test runs only on flows every other field let through.
+    if let Some(exprs) = ff.experimental.as_ref().map(|e| &e.cel_expression)
+        && !exprs.is_empty()
+    {
+        push(Predicate::Cel(CelExpressions::new(exprs)?));
     }
     Ok(p)
 }

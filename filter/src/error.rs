@@ -112,11 +112,16 @@ pub enum FilterError {
         field: &'static str,
     },
 
-    /// A field this implementation does not evaluate (never silently ignored).
-    #[error("invalid filter: {field}: not supported")]
-    Unsupported {
-        /// The unsupported field, e.g. `experimental.cel_expression`.
-        field: &'static str,
+    /// A CEL expression that does not parse, names something undeclared, or cannot
+    /// evaluate to a bool.
+    #[error(
+        "invalid filter: experimental.cel_expression: error compiling CEL expression {expression:?}: {reason}"
+    )]
+    InvalidCelExpression {
+        /// The rejected expression.
+        expression: String,
+        /// What the parser or checker said.
+        reason: String,
     },
 }
 
@@ -132,8 +137,8 @@ impl FilterError {
             | Self::InvalidPattern { field, .. }
             | Self::InvalidLabelSelector { field, .. }
             | Self::InvalidPort { field, .. }
-            | Self::IncompatibleEventType { field }
-            | Self::Unsupported { field } => field,
+            | Self::IncompatibleEventType { field } => field,
+            Self::InvalidCelExpression { .. } => "experimental.cel_expression",
             Self::UnknownProtocol { .. } => "protocol",
             Self::InvalidStatusCode { .. } => "http_status_code",
         }

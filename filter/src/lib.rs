@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod build;
+mod cel_filter;
 mod error;
 mod http;
 mod ip;

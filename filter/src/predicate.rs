@@ -5,6 +5,7 @@
 
 use flowscope_proto::flow::{EventTypeFilter, Verdict};
 
+use crate::cel_filter::CelExpressions;
 use crate::view::FlowView;
 
 use crate::http::{HeaderMatcher, MethodMatcher, PathMatcher, StatusCodeMatcher, UrlMatcher};
@@ -121,6 +122,8 @@ pub(crate) enum Predicate {
     TrafficDirection(EnumSet),
     Interface(Vec<(u32, String)>),
     IpTraceId(Vec<u64>),
+    /// `experimental.cel_expression`: any of the expressions is true.
+    Cel(CelExpressions),
 }
 
 impl Predicate {
@@ -207,6 +210,7 @@ impl Predicate {
                 })
             }
             Predicate::IpTraceId(ids) => flow.ip_trace_id().is_some_and(|t| ids.contains(&t)),
+            Predicate::Cel(exprs) => exprs.matches_flow(flow),
         }
     }
 

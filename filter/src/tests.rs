@@ -8,7 +8,7 @@ use flowscope_proto::observer::get_flows_response::ResponseTypes;
 use flowscope_proto::relay::NodeStatusEvent;
 
 use crate::test_util::*;
-use crate::{Filter, FilterError, FlowFilters};
+use crate::{Filter, FlowFilters};
 
 fn flow(ns: &str, pod: &str, identity: u32, verdict: Verdict) -> Flow {
     Flow {
@@ -214,26 +214,7 @@ fn responses_with_flows_use_flow_semantics() {
 }
 
 #[test]
-fn cel_is_rejected_not_ignored() {
-    let f = FlowFilter {
-        experimental: Some(flow_filter::Experimental {
-            cel_expression: strings(&["_flow.verdict == Verdict.DROPPED"]),
-        }),
-        ..Default::default()
-    };
-    let err = FlowFilters::new(&[], &[f]).expect_err("CEL is not supported");
-    assert!(matches!(
-        err,
-        FilterError::Unsupported {
-            field: "experimental.cel_expression"
-        }
-    ));
-    assert_eq!(err.field(), "experimental.cel_expression");
-    assert_eq!(
-        err.to_string(),
-        "invalid filter: experimental.cel_expression: not supported"
-    );
-    // An empty experimental block sets nothing.
+fn an_empty_experimental_block_sets_nothing() {
     let empty = FlowFilter {
         experimental: Some(flow_filter::Experimental::default()),
         ..Default::default()

@@ -7,6 +7,7 @@
 
 #![allow(deprecated)] // Layer7.kafka is deprecated in the proto but still a record kind.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use flowscope_proto::flow::{Endpoint, Flow, HttpHeader, Workload, layer4, layer7};
@@ -255,6 +256,10 @@ pub trait FlowView {
     /// `(index, name)` of `interface`.
     fn interface(&self) -> Option<(u32, &str)>;
     fn ip_trace_id(&self) -> Option<u64>;
+    /// The whole flow as a proto `Flow`, for CEL expressions, which may read any field.
+    /// Only called when a filter has such an expression; the other accessors never
+    /// allocate, this one may.
+    fn proto_flow(&self) -> Cow<'_, Flow>;
 }
 
 fn pb_endpoint(ep: Option<&Endpoint>) -> Option<EndpointRef<'_>> {
@@ -414,5 +419,8 @@ impl FlowView for Flow {
     }
     fn ip_trace_id(&self) -> Option<u64> {
         self.ip_trace_id.as_ref().map(|t| t.trace_id)
+    }
+    fn proto_flow(&self) -> Cow<'_, Flow> {
+        Cow::Borrowed(self)
     }
 }

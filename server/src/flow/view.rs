@@ -1,8 +1,12 @@
 //! The record as the filter engine and the metrics handlers read it.
 
+use std::borrow::Cow;
+
 use flowscope_filter::{
     EndpointRef, FlowView, HttpRef, IpField, IpRef, L4Ref, L7Kind, Side, tcp_flag,
 };
+
+use flowscope_proto::flow::Flow;
 
 use super::{FlowRecord, L7Data};
 use crate::parser::l34::packet::{L4, tcp_flags};
@@ -158,5 +162,8 @@ impl FlowView for FlowRecord {
     }
     fn ip_trace_id(&self) -> Option<u64> {
         self.ip_trace.as_ref().map(|t| t.id)
+    }
+    fn proto_flow(&self) -> Cow<'_, Flow> {
+        Cow::Owned(self.to_proto())
     }
 }
