@@ -7,7 +7,8 @@
 #   ./scripts/bench.sh --profile    # also a callgrind profile of the decode stage
 #
 # Single-threaded stages run pinned to CPU 0 (taskset -c 0); the ring followers and the
-# end-to-end stage (flowd + flowctl + the driver) use both cores.
+# end-to-end stages (flowd + its clients + the drivers; e2e-mix and datapath need root for their
+# namespace labs) use both cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +25,7 @@ pin=()
 if command -v taskset >/dev/null; then pin=(taskset -c 0); fi
 
 "${pin[@]}" "$bench" --out "$out" decode filter encode metrics memory tui input
-"$bench" --out "$out" ring e2e datapath
+"$bench" --out "$out" ring e2e e2e-mix datapath
 "$bench" --out "$out" --report | tee "$out/results.md"
 
 if [[ $profile == 1 ]]; then

@@ -32,6 +32,8 @@ use flowscope_tests::workload::{self, Event, Kind, Mix, SEED};
 use prost::Message;
 use serde_json::{Value, json};
 
+mod mix;
+
 // ---------------------------------------------------------------------------------------------
 // Counting allocator: allocations and live heap bytes.
 
@@ -855,8 +857,17 @@ fn start_observer(grpc: &Path) -> (Proc, Seen) {
 /// A protobuf drain client: follows GetFlows and counts responses, printing nothing, so
 /// that the server is measured and not a client's text output.
 fn start_drain(grpc: &Path) -> Seen {
-    let server = format!("unix://{}", grpc.display());
     let (tx, rx) = std::sync::mpsc::channel();
+    drain_with(grpc, move |resp| {
+        let lost = matches!(resp.response_types, Some(ResponseTypes::LostEvents(_)));
+        let _ = tx.send((Instant::now(), lost));
+    });
+    rx
+}
+
+/// Follows GetFlows on a thread of its own and hands every response to `seen`.
+fn drain_with(grpc: &Path, mut seen: impl FnMut(&GetFlowsResponse) + Send + 'static) {
+    let server = format!("unix://{}", grpc.display());
     std::thread::spawn(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -870,14 +881,10 @@ fn start_drain(grpc: &Path) -> Seen {
             };
             let mut stream = client.get_flows(req).await.unwrap().into_inner();
             while let Ok(Some(resp)) = stream.message().await {
-                let lost = matches!(resp.response_types, Some(ResponseTypes::LostEvents(_)));
-                if tx.send((Instant::now(), lost)).is_err() {
-                    break;
-                }
+                seen(&resp);
             }
         });
     });
-    rx
 }
 
 /// Nonzero loss/health series of flowd's `/metrics`.
@@ -930,11 +937,7 @@ fn e2e_step(producer: &Producer, rx: Seen, events: &[Event], rate: f64) -> (Step
         });
         for (i, e) in events.iter().enumerate() {
             if rate > 0.0 && i % BATCH == 0 {
-                let due = start + Duration::from_secs_f64(i as f64 / rate);
-                let now = Instant::now();
-                if due > now {
-                    std::thread::sleep(due - now);
-                }
+                pace(start, i as f64, rate);
             }
             sent_at.push(Instant::now());
             producer.send(&e.bytes).unwrap();
@@ -969,6 +972,15 @@ fn e2e_step(producer: &Producer, rx: Seen, events: &[Event], rate: f64) -> (Step
         },
         rx,
     )
+}
+
+/// Sleeps until the `i`-th item of a stream started at `start` is due at `rate`/s.
+fn pace(start: Instant, i: f64, rate: f64) {
+    let due = start + Duration::from_secs_f64(i / rate);
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+    }
 }
 
 fn pct(lat: &[f64], p: f64) -> f64 {
@@ -1107,8 +1119,9 @@ fn e2e_with(drain: bool) -> Vec<Value> {
 
 // ---------------------------------------------------------------------------------------------
 
-const STAGES: [&str; 10] = [
-    "decode", "ring", "filter", "encode", "metrics", "memory", "tui", "input", "e2e", "datapath",
+const STAGES: [&str; 11] = [
+    "decode", "ring", "filter", "encode", "metrics", "memory", "tui", "input", "e2e", "e2e-mix",
+    "datapath",
 ];
 
 /// `flowctl observe --input-file` on a 1,000,000-line jsonpb file of the mix, with and
@@ -1199,20 +1212,40 @@ fn cpu_seconds(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn datapath_run(transport: &str) -> Vec<Value> {
+/// A node namespace and a pod namespace joined by a veth: `eth0` at `client_cidr` in the
+/// pod, `lxc-client` at `node_cidr` on the node.
+fn pod_lab(
+    prefix: &str,
+    client_cidr: &str,
+    node_cidr: &str,
+) -> (flowscope_tests::netns::Netns, flowscope_tests::netns::Netns) {
     use flowscope_tests::netns::{Netns, veth};
-    const PACKETS: usize = 300_000;
-    let tag = format!("fb{}", std::process::id() % 100_000);
+    let tag = format!("{prefix}{}", std::process::id() % 100_000);
     let node = Netns::new(&format!("{tag}-node"));
     let client = Netns::new(&format!("{tag}-client"));
     veth(
         &client,
         "eth0",
-        Some("10.201.0.2/24"),
+        Some(client_cidr),
         &node,
         "lxc-client",
-        Some("10.201.0.1/24"),
+        Some(node_cidr),
     );
+    (node, client)
+}
+
+/// One series of the `/metrics` of a flowd on `port` inside `node` (0 when absent).
+fn node_metric(node: &flowscope_tests::netns::Netns, port: u16, name: &str) -> f64 {
+    let out = node.exec(&["curl", "-sf", &format!("http://127.0.0.1:{port}/metrics")]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
+        .unwrap_or(0.0)
+}
+
+fn datapath_run(transport: &str) -> Vec<Value> {
+    const PACKETS: usize = 300_000;
+    let (node, client) = pod_lab("fb", "10.201.0.2/24", "10.201.0.1/24");
     let dir = std::env::temp_dir().join(format!("flowbench-dp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let state = dir.join("state.yaml");
@@ -1248,13 +1281,7 @@ fn datapath_run(transport: &str) -> Vec<Value> {
             .spawn()
             .unwrap(),
     };
-    let metric = |name: &str| -> f64 {
-        let out = node.exec(&["curl", "-sf", &format!("http://127.0.0.1:{port}/metrics")]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|r| r.trim().parse().ok()))
-            .unwrap_or(0.0)
-    };
+    let metric = |name: &str| node_metric(&node, port, name);
     let deadline = Instant::now() + Duration::from_secs(20);
     while !dir.join("hubble.sock").exists() {
         assert!(Instant::now() < deadline, "flowd did not start");
@@ -1351,6 +1378,7 @@ fn run(stage: &str) -> Vec<Value> {
         "memory" => bench_memory(),
         "tui" => bench_tui(),
         "e2e" => bench_e2e(),
+        "e2e-mix" => mix::bench_mix(),
         "input" => bench_input(),
         "datapath" => bench_datapath(),
         "profile" => bench_profile(),
@@ -1359,7 +1387,12 @@ fn run(stage: &str) -> Vec<Value> {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some("--udp-send") {
+        mix::udp_send(&argv[1..]);
+        return;
+    }
+    let mut args = argv.into_iter();
     let mut out = PathBuf::from("target/bench");
     let mut stages = Vec::new();
     let mut report = false;
