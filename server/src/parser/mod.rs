@@ -1,6 +1,7 @@
 //! Pure decoders: source records → flows. No I/O; enrichment only through the read-only
 //! [`ClusterState`](crate::identity::ClusterState).
 
+pub mod dns;
 pub mod header_name;
 pub mod l34;
 pub mod l7;
