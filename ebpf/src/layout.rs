@@ -102,6 +102,8 @@ pub struct Config {
     pub cap_len: u32,
     pub transport: u32,
     pub wakeup_bytes: u32,
+    /// DNS packets (port 53) are copied in full up to this many bytes (≤ 512; 0: off).
+    pub dns_cap_len: u32,
 }
 
 pub const TRANSPORT_PERF: u32 = 0;
@@ -263,6 +265,7 @@ mod tests {
             ("config.cap_len", offset_of!(Config, cap_len)),
             ("config.transport", offset_of!(Config, transport)),
             ("config.wakeup_bytes", offset_of!(Config, wakeup_bytes)),
+            ("config.dns_cap_len", offset_of!(Config, dns_cap_len)),
             ("rb_event", size_of::<RbEvent>()),
             ("rb_event.data", offset_of!(RbEvent, data)),
             ("notify_hdr", size_of::<NotifyHdr>()),

@@ -48,6 +48,8 @@ pub struct Config {
     pub aggregation: Aggregation,
     pub perf_pages: usize,
     pub cap_len: u32,
+    /// DNS packets copied in full up to this many bytes for DNS flows (0: none).
+    pub dns_cap_len: u32,
     pub transport: Transport,
     pub wakeup_bytes: u32,
 }
@@ -343,6 +345,7 @@ pub async fn run(
             interfaces: cfg.interfaces.clone(),
             aggregation: cfg.aggregation,
             cap_len: cfg.cap_len,
+            dns_cap_len: cfg.dns_cap_len,
             perf_pages: cfg.perf_pages,
         };
         let mut dp = Datapath::load(&dcfg)?;

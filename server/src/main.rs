@@ -83,6 +83,10 @@ struct Args {
     /// Packet bytes copied after each datapath event header (at most 128).
     #[arg(long, default_value_t = 128)]
     trace_payloadlen: u32,
+    /// DNS packets (UDP and TCP port 53) are copied up to this many bytes (at most 512) and
+    /// decoded into DNS flows; 0 turns DNS flows off.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(0..=512))]
+    dns_capture_len: u32,
     /// Replace the password of URL user-info with HUBBLE_REDACTED.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     redact_http_userinfo: bool,
@@ -165,6 +169,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         aggregation: args.monitor_aggregation,
         perf_pages: args.perf_pages,
         cap_len: args.trace_payloadlen,
+        dns_cap_len: args.dns_capture_len,
         transport: args.datapath_transport,
         wakeup_bytes: args.ringbuf_wakeup_bytes,
     };

@@ -227,6 +227,47 @@ fn encoder_matches_reference_on_the_workload() {
     check(&records, "workload");
 }
 
+/// DNS flows of flowd's datapath (queries and answers, over UDP and TCP), every mask.
+#[test]
+fn encoder_matches_reference_on_dns_flows() {
+    use flowscope_server::parser::l34::build::{
+        self, DST_MAC, Ip4, L4Spec, SRC_MAC, TraceRecord, answer_www_cname_a, query_www_a,
+    };
+    let state = ClusterState::parse(&workload::cluster_yaml()).expect("state");
+    let mut p = L34Parser::new();
+    let t = Time::from_unix_nanos(workload::T0_NS);
+    let mut records = Vec::new();
+    for (obs, dns, query) in [
+        (5, query_www_a(), true),
+        (0, answer_www_cname_a(), false),
+        (0, query_www_a(), true),
+    ] {
+        let (src, dst, sport, dport) = if query {
+            ([10, 244, 1, 13], [10, 244, 2, 33], 40000, 53)
+        } else {
+            ([10, 244, 2, 33], [10, 244, 1, 13], 53, 40000)
+        };
+        let udp = L4Spec::UdpPayload {
+            src: sport,
+            dst: dport,
+            payload: dns.clone(),
+        };
+        let ip = build::ipv4(Ip4::new(src, dst), udp);
+        let mut rec = TraceRecord {
+            version: 1,
+            obs_point: obs,
+            source: 1,
+            ifindex: 4,
+            ..Default::default()
+        }
+        .record(&build::ether(SRC_MAC, DST_MAC, 0x0800, &ip));
+        rec[0] = 250;
+        records.push(p.decode(&rec, t, &state).expect("DNS flow"));
+    }
+    assert!(records.iter().all(|r| r.l7.is_some()));
+    check(&records, "dns");
+}
+
 #[test]
 fn lost_events_encode_as_their_reference() {
     let mut enc = Encoder::default();

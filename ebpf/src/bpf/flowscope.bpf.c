@@ -312,6 +312,45 @@ static __always_inline void emit(struct __sk_buff *skb, void *msg, __u64 size, _
 		count(STAT_EVENTS_FAILED);
 }
 
+/* A forwarded DNS packet in full (up to dns_cap_len): flowd decodes it into DNS flows. */
+static __always_inline void emit_dns(struct __sk_buff *skb, struct trace_notify *tn,
+				     struct config *cfg)
+{
+	__u64 cap = skb->len;
+	__u64 max = cfg->dns_cap_len;
+	if (max > MAX_DNS_CAP_LEN)
+		max = MAX_DNS_CAP_LEN;
+	if (cap > max)
+		cap = max;
+	if (cap == 0)
+		return;
+	tn->hdr.type = FLOWSCOPE_NOTIFY_DNS;
+	tn->hdr.len_cap = (__u16)cap;
+	if (cfg->transport == TRANSPORT_RINGBUF) {
+		struct rb_dns_event *e = bpf_ringbuf_reserve(&ringbuf, sizeof(*e), 0);
+		if (!e) {
+			count(STAT_EVENTS_FAILED);
+			return;
+		}
+		__builtin_memcpy(e->data, tn, sizeof(*tn));
+		/* In [1, 512] by construction, which the verifier can follow. */
+		__u32 len = (((__u32)cap - 1) & (MAX_DNS_CAP_LEN - 1)) + 1;
+		if (bpf_skb_load_bytes(skb, 0, e->data + sizeof(*tn), len) < 0)
+			len = 0;
+		e->len = sizeof(*tn) + len;
+		__u64 queued = bpf_ringbuf_query(&ringbuf, BPF_RB_AVAIL_DATA);
+		bpf_ringbuf_submit(e, queued >= cfg->wakeup_bytes ? BPF_RB_FORCE_WAKEUP :
+								     BPF_RB_NO_WAKEUP);
+		count(STAT_EVENTS_EMITTED);
+		return;
+	}
+	if (bpf_perf_event_output(skb, &events, (cap << 32) | BPF_F_CURRENT_CPU, tn,
+				  sizeof(*tn)) == 0)
+		count(STAT_EVENTS_EMITTED);
+	else
+		count(STAT_EVENTS_FAILED);
+}
+
 static __always_inline void fill_hdr(struct notify_hdr *h, __u8 type, __u8 subtype, __u16 source,
 				     struct __sk_buff *skb, __u64 flags, __u8 version)
 {
@@ -456,6 +495,19 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 hook)
 		tn.flags = v6;
 		tn.ifindex = skb->ifindex;
 		emit(skb, &tn, sizeof(tn), flags, cfg);
+	}
+	if (cfg && cfg->dns_cap_len &&
+	    (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP) &&
+	    (p.sport == 53 || p.dport == 53)) {
+		struct trace_notify dn = {};
+		fill_hdr(&dn.hdr, CILIUM_NOTIFY_TRACE, obs, local_ep, skb, flags, 1);
+		dn.src_label = src_id;
+		dn.dst_label = dst_id;
+		dn.dst_id = dst_ep;
+		dn.reason = reason;
+		dn.flags = v6;
+		dn.ifindex = skb->ifindex;
+		emit_dns(skb, &dn, cfg);
 	}
 	count(STAT_FORWARDED);
 	return TC_ACT_OK;

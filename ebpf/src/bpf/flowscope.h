@@ -85,12 +85,22 @@ struct config {
 	__u32 cap_len;      /* packet bytes copied after each event header, <= 128 */
 	__u32 transport;    /* TRANSPORT_PERF or TRANSPORT_RINGBUF */
 	__u32 wakeup_bytes; /* ring buffer: wake the reader once this much data is queued */
+	__u32 dns_cap_len;  /* DNS packets (port 53) copied in full up to this, <= 512; 0: off */
 };
 
 /* A ring-buffer record: the monitor record's length, then the record (header + packet). */
 struct rb_event {
 	__u32 len;
 	__u8 data[48 + 128];
+};
+
+/* flowd's own message type: a DNS packet (UDP or TCP port 53) copied up to dns_cap_len
+ * behind a TraceNotify v1 header. Outside Cilium's message types. */
+#define FLOWSCOPE_NOTIFY_DNS 250
+#define MAX_DNS_CAP_LEN 512
+struct rb_dns_event {
+	__u32 len;
+	__u8 data[48 + MAX_DNS_CAP_LEN];
 };
 
 /* ---- per-CPU counters (array index) ---- */

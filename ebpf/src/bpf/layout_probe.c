@@ -43,6 +43,7 @@ int main(void)
 	printf("config.cap_len %zu\n", offsetof(struct config, cap_len));
 	printf("config.transport %zu\n", offsetof(struct config, transport));
 	printf("config.wakeup_bytes %zu\n", offsetof(struct config, wakeup_bytes));
+	printf("config.dns_cap_len %zu\n", offsetof(struct config, dns_cap_len));
 	printf("rb_event %zu\n", sizeof(struct rb_event));
 	printf("rb_event.data %zu\n", offsetof(struct rb_event, data));
 	printf("notify_hdr %zu\n", sizeof(struct notify_hdr));

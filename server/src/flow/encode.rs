@@ -10,12 +10,14 @@
 use std::fmt::Write as _;
 use std::net::IpAddr;
 
+use flowscope_filter::IpRef;
 use flowscope_proto::names;
 
 use super::mask::MaskNode;
 use super::policy_ref;
 use super::wire::{self, begin, bytes_always, end, int32, string, uint};
 use super::{Event, FlowRecord, IpInfo, L7Data, L7Record, LostRecord, Peer, PeerInfo};
+use crate::parser::dns;
 use crate::parser::l34::packet::{L4, Tunnel, TunnelProtocol, tcp_flags};
 
 /// Flow field numbers the record can fill.
@@ -517,6 +519,27 @@ fn l7_message(out: &mut Vec<u8>, number: u32, l7: &L7Record) {
                 string(out, 1, l7.str(hd.key).as_bytes());
                 string(out, 2, l7.str(hd.value).as_bytes());
                 end(out, x);
+            }
+            end(out, r);
+        }
+        L7Data::Dns(d) => {
+            let r = begin(out, 100);
+            string(out, 1, l7.str(d.query).as_bytes());
+            let mut buf = [0u8; 48];
+            for ip in d.ips.iter() {
+                bytes_always(out, 2, IpRef::Addr(*ip).text(&mut buf).as_bytes());
+            }
+            uint(out, 3, u64::from(d.ttl));
+            for c in d.cnames.iter() {
+                bytes_always(out, 4, l7.str(*c).as_bytes());
+            }
+            string(out, 5, d.observation_source.as_bytes());
+            uint(out, 6, u64::from(d.rcode));
+            for t in d.qtypes.iter() {
+                bytes_always(out, 7, dns::type_name(*t).as_bytes());
+            }
+            for t in d.rrtypes.iter() {
+                bytes_always(out, 8, dns::type_name(*t).as_bytes());
             }
             end(out, r);
         }

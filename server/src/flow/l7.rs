@@ -3,6 +3,8 @@
 //! Strings live in one buffer (`text`) and are referred to by [`Text`] spans; header names
 //! and methods that almost every request carries are interned as `&'static str` instead.
 
+use std::net::IpAddr;
+
 use flowscope_filter::Pairs;
 
 /// A string of an L7 record: interned, or a span of the record's text buffer.
@@ -42,6 +44,21 @@ pub struct KafkaData {
     pub topic: Text,
 }
 
+/// `flow.DNS`: a query (`query`, `qtypes` and the source only, as Hubble fills requests)
+/// or an answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsData {
+    pub query: Text,
+    pub ips: Box<[IpAddr]>,
+    pub ttl: u32,
+    pub cnames: Box<[Text]>,
+    pub observation_source: &'static str,
+    pub rcode: u32,
+    /// DNS type numbers; their names are gopacket's ([`crate::parser::dns::type_name`]).
+    pub qtypes: Box<[u16]>,
+    pub rrtypes: Box<[u16]>,
+}
+
 /// Which L7 record the flow carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum L7Data {
@@ -51,6 +68,7 @@ pub enum L7Data {
     },
     Http(HttpData),
     Kafka(KafkaData),
+    Dns(DnsData),
 }
 
 /// `Flow.l7` plus the trace context, which only L7 flows carry.
@@ -142,6 +160,23 @@ pub fn push_summary(out: &mut String, rec: &L7Record) {
             k.correlation_id,
             rec.str(k.topic)
         ),
+        L7Data::Dns(d) => {
+            let cnames: Vec<&str> = d.cnames.iter().map(|c| rec.str(*c)).collect();
+            crate::parser::dns::push_summary(
+                out,
+                &crate::parser::dns::SummaryParts {
+                    response,
+                    query: rec.str(d.query),
+                    qtypes: &d.qtypes,
+                    rcode: d.rcode,
+                    ips: &d.ips,
+                    cnames: &cnames,
+                    ttl: d.ttl,
+                    proxy: d.observation_source == "proxy",
+                },
+            );
+            Ok(())
+        }
     };
 }
 

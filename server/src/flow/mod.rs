@@ -26,7 +26,7 @@ use std::sync::Arc;
 use crate::parser::l34::packet::{EthernetLayer, Kind, L4, Tunnel};
 
 pub use interface::{InterfaceNames, NetInterface};
-pub use l7::{Header, HttpData, KafkaData, L7Data, L7Record, Text};
+pub use l7::{DnsData, Header, HttpData, KafkaData, L7Data, L7Record, Text};
 pub use peer::{Peer, PeerInfo};
 pub use policy_ref::PolicyRef;
 

@@ -6,7 +6,7 @@
 #![allow(deprecated)]
 
 use flowscope_proto::flow::{
-    CiliumEventType, Ethernet, FileInfo, Flow, Http, HttpHeader, IcmPv4, IcmPv6, Igmp, Ip,
+    CiliumEventType, Dns, Ethernet, FileInfo, Flow, Http, HttpHeader, IcmPv4, IcmPv6, Igmp, Ip,
     IpTraceId, Kafka, Layer4, Layer7, LostEvent, NetworkInterface, Sctp, Tcp, TcpFlags,
     TraceContext, TraceParent, Tunnel, Udp, Vrrp, layer4, layer7, tunnel,
 };
@@ -15,6 +15,7 @@ use flowscope_proto::observer::{GetFlowsResponse, get_flows_response::ResponseTy
 use flowscope_proto::types::{BoolValue, Int32Value, Timestamp};
 
 use super::{Event, FlowRecord, IpInfo, L7Data, L7Record, LostRecord, SummaryKind, Time};
+use crate::parser::dns;
 use crate::parser::l34::addr;
 use crate::parser::l34::packet::{L4, TunnelProtocol, tcp_flags};
 use crate::parser::l34::summary;
@@ -123,6 +124,24 @@ fn l7(rec: &L7Record) -> Layer7 {
                     key: rec.str(hd.key).to_string(),
                     value: rec.str(hd.value).to_string(),
                 })
+                .collect(),
+        })),
+        L7Data::Dns(d) => Some(layer7::Record::Dns(Dns {
+            query: rec.str(d.query).to_string(),
+            ips: d.ips.iter().map(|ip| ip.to_string()).collect(),
+            ttl: d.ttl,
+            cnames: d.cnames.iter().map(|c| rec.str(*c).to_string()).collect(),
+            observation_source: d.observation_source.to_string(),
+            rcode: d.rcode,
+            qtypes: d
+                .qtypes
+                .iter()
+                .map(|t| dns::type_name(*t).to_string())
+                .collect(),
+            rrtypes: d
+                .rrtypes
+                .iter()
+                .map(|t| dns::type_name(*t).to_string())
                 .collect(),
         })),
         L7Data::Kafka(k) => Some(layer7::Record::Kafka(Kafka {

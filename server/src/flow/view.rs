@@ -129,6 +129,7 @@ impl FlowView for FlowRecord {
             None | Some(L7Data::None { .. }) => L7Kind::None,
             Some(L7Data::Http(_)) => L7Kind::Http,
             Some(L7Data::Kafka(_)) => L7Kind::Kafka,
+            Some(L7Data::Dns(_)) => L7Kind::Dns,
         }
     }
     fn l7_type(&self) -> i32 {

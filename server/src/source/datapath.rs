@@ -84,6 +84,8 @@ pub struct DatapathConfig {
     pub aggregation: Aggregation,
     /// Packet bytes copied after each event header (at most 128).
     pub cap_len: u32,
+    /// DNS packets copied in full up to this many bytes (at most 512; 0: off).
+    pub dns_cap_len: u32,
     /// Perf ring pages per CPU (a power of two).
     pub perf_pages: usize,
 }
@@ -156,6 +158,7 @@ impl Datapath {
                         Transport::Ringbuf => layout::TRANSPORT_RINGBUF,
                     },
                     wakeup_bytes: cfg.wakeup_bytes,
+                    dns_cap_len: cfg.dns_cap_len.min(512),
                 },
                 0,
             )

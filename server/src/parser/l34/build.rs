@@ -371,3 +371,40 @@ impl TraceSockRecord {
         b
     }
 }
+
+// DNS messages in wire format, as resolvers and servers send them (names compressed with
+// pointers, an EDNS0 OPT record in the additional section).
+
+/// Concatenates hex strings (spaces ignored) into bytes.
+pub fn hex(parts: &[&str]) -> Vec<u8> {
+    let s: String = parts.concat().split_whitespace().collect();
+    (0..s.len())
+        .step_by(2)
+        .filter_map(|i| s.get(i..i + 2))
+        .map(|pair| u8::from_str_radix(pair, 16).unwrap_or(0))
+        .collect()
+}
+
+/// `www.Example.com. A`, recursion desired, with an EDNS0 OPT record (glibc's stub resolver
+/// sends this).
+pub fn query_www_a() -> Vec<u8> {
+    hex(&[
+        "ab12 0120 0001 0000 0000 0001",
+        "03 777777 07 4578616d706c65 03 636f6d 00 0001 0001",
+        "00 0029 04d0 00000000 0000",
+    ])
+}
+
+/// The answer: `www.example.com. CNAME example.com.` (TTL 3600, target compressed into the
+/// question's name), then `example.com. A 93.184.216.34` and `A 93.184.216.35` (TTL 300, 60).
+pub fn answer_www_cname_a() -> Vec<u8> {
+    hex(&[
+        "ab12 8180 0001 0003 0000 0000",
+        "03 777777 07 6578616d706c65 03 636f6d 00 0001 0001",
+        // answer 1: name -> offset 12 (www.example.com), CNAME, rdata -> offset 16
+        "c00c 0005 0001 00000e10 0002 c010",
+        // answers 2 and 3: name -> offset 16 (example.com), A
+        "c010 0001 0001 0000012c 0004 5db8d822",
+        "c010 0001 0001 0000003c 0004 5db8d823",
+    ])
+}

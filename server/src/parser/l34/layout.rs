@@ -26,6 +26,9 @@ pub const MSG_TRACE_SOCK: u8 = 7;
 pub const MSG_ACCESS_LOG: u8 = 129;
 /// `MessageTypeAgent`: an agent notification (`AgentEvent`).
 pub const MSG_AGENT: u8 = 130;
+/// flowd's own message type, outside Cilium's: a DNS packet copied in full behind a
+/// TraceNotify v1 header (`FLOWSCOPE_NOTIFY_DNS` of the tc programs).
+pub const MSG_FLOWSCOPE_DNS: u8 = 250;
 
 /// The L3-device, IPv6, VXLAN and Geneve bits a header carries, normalised across message
 /// types (policy verdicts use other bit positions than traces and drops).
@@ -151,6 +154,8 @@ pub const TRACE_REASON_ENCRYPT_MASK: u8 = 0x80;
 
 /// Datapath observation point `TraceToProxy` (its `dst_id` is the proxy port).
 pub const TRACE_TO_PROXY: u8 = 1;
+/// Datapath observation point `TraceFromLxc`: the packet leaves its endpoint.
+pub const TRACE_FROM_ENDPOINT: u8 = 5;
 
 /// `TraceNotify`, versions 0–2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -19,6 +19,7 @@
 
 pub mod addr;
 pub mod build;
+mod dns_flow;
 pub mod icmp_names;
 pub mod layout;
 pub mod packet;
@@ -69,6 +70,9 @@ pub enum L34Error {
     NotAFlow(u8),
     #[error("unsupported {message} version {version}")]
     UnsupportedVersion { message: &'static str, version: u8 },
+    /// A DNS capture whose payload is not a DNS message flowd reports.
+    #[error(transparent)]
+    Dns(#[from] crate::parser::dns::DnsError),
 }
 
 impl L34Error {
@@ -77,6 +81,7 @@ impl L34Error {
         match self {
             L34Error::Truncated { .. } => "truncated",
             L34Error::Malformed { .. }
+            | L34Error::Dns(_)
             | L34Error::UnknownMessageType(_)
             | L34Error::UnsupportedVersion { .. } => "undecodable",
             L34Error::NotAFlow(_) => "not_a_flow",
@@ -94,6 +99,7 @@ pub struct L34Parser {
     uuids: UuidGen,
     ip_trace_option_type: u32,
     interfaces: InterfaceNames,
+    dns: dns_flow::DnsPairing,
 }
 
 impl Default for L34Parser {
@@ -270,6 +276,7 @@ impl L34Parser {
             uuids: UuidGen::new(),
             ip_trace_option_type: 0,
             interfaces: InterfaceNames::without_names(),
+            dns: dns_flow::DnsPairing::default(),
         }
     }
 
@@ -323,6 +330,7 @@ impl L34Parser {
                 let sock = TraceSockNotify::parse(record)?;
                 return Ok(self.sock_flow(&sock, time, state));
             }
+            layout::MSG_FLOWSCOPE_DNS => return self.dns_flow(record, time, state),
             layout::MSG_DEBUG | layout::MSG_ACCESS_LOG | layout::MSG_AGENT => {
                 return Err(L34Error::NotAFlow(msg_type));
             }

@@ -154,6 +154,9 @@ pub struct Tunnel {
 pub struct Packet {
     pub layers: Layers,
     pub tunnel: Option<Tunnel>,
+    /// Where the payload of the (inner) TCP or UDP layer starts, at the same base as the
+    /// offsets (the record, when `decode` was given the packet's offset in it).
+    pub l4_payload_at: Option<usize>,
     /// Why decoding stopped early, if a layer failed its checks (offsets are relative to the
     /// start of the record when `decode` was given the packet's offset in it).
     pub stopped: Option<L34Error>,
@@ -172,6 +175,7 @@ pub fn decode(data: &[u8], offset: usize, flags: PacketFlags) -> Packet {
     let mut packet = Packet {
         layers: outer.layers,
         tunnel: None,
+        l4_payload_at: outer.l4_payload_at,
         stopped: outer.stopped,
     };
     let overlay = match (flags.vxlan, flags.geneve) {
@@ -192,6 +196,7 @@ pub fn decode(data: &[u8], offset: usize, flags: PacketFlags) -> Packet {
             // The inner packet replaces the outer one, even when nothing inside decoded, so
             // the flow never shows the underlay addresses as the overlay's.
             packet.layers = inner.layers;
+            packet.l4_payload_at = inner.l4_payload_at;
         }
         if packet.stopped.is_none() {
             packet.stopped = inner.stopped;
@@ -207,6 +212,8 @@ struct Walk<'a> {
     udp_payload: Option<(usize, &'a [u8])>,
     /// The VNI of a VXLAN/Geneve first layer.
     vni: Option<u32>,
+    /// Where the payload of the last TCP or UDP layer starts.
+    l4_payload_at: Option<usize>,
     stopped: Option<L34Error>,
 }
 
@@ -232,6 +239,9 @@ fn walk(mut data: &[u8], mut offset: usize, first: Kind) -> Walk<'_> {
         }
         if kind == Kind::Udp {
             w.udp_payload = Some((offset + step.payload_at, step.payload));
+        }
+        if matches!(kind, Kind::Udp | Kind::Tcp) {
+            w.l4_payload_at = Some(offset + step.payload_at);
         }
         if !matches!(kind, Kind::Vxlan | Kind::Geneve) {
             w.layers.last = Some(kind);
