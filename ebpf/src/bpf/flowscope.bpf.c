@@ -485,30 +485,20 @@ static __always_inline int handle(struct __sk_buff *skb, __u8 hook)
 		bpf_map_update_elem(&conns, &k, &nv, BPF_ANY);
 	}
 
-	if (report) {
-		struct trace_notify tn = {};
-		fill_hdr(&tn.hdr, CILIUM_NOTIFY_TRACE, obs, local_ep, skb, flags, 1);
-		tn.src_label = src_id;
-		tn.dst_label = dst_id;
-		tn.dst_id = dst_ep;
-		tn.reason = reason;
-		tn.flags = v6;
-		tn.ifindex = skb->ifindex;
+	struct trace_notify tn = {};
+	fill_hdr(&tn.hdr, CILIUM_NOTIFY_TRACE, obs, local_ep, skb, flags, 1);
+	tn.src_label = src_id;
+	tn.dst_label = dst_id;
+	tn.dst_id = dst_ep;
+	tn.reason = reason;
+	tn.flags = v6;
+	tn.ifindex = skb->ifindex;
+	if (report)
 		emit(skb, &tn, sizeof(tn), flags, cfg);
-	}
-	if (cfg && cfg->dns_cap_len &&
-	    (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP) &&
-	    (p.sport == 53 || p.dport == 53)) {
-		struct trace_notify dn = {};
-		fill_hdr(&dn.hdr, CILIUM_NOTIFY_TRACE, obs, local_ep, skb, flags, 1);
-		dn.src_label = src_id;
-		dn.dst_label = dst_id;
-		dn.dst_id = dst_ep;
-		dn.reason = reason;
-		dn.flags = v6;
-		dn.ifindex = skb->ifindex;
-		emit_dns(skb, &dn, cfg);
-	}
+	/* After the trace: emit_dns turns the header into the DNS capture's. */
+	if (cfg && cfg->dns_cap_len && (p.proto == IPPROTO_UDP || p.proto == IPPROTO_TCP) &&
+	    (p.sport == 53 || p.dport == 53))
+		emit_dns(skb, &tn, cfg);
 	count(STAT_FORWARDED);
 	return TC_ACT_OK;
 }

@@ -150,7 +150,11 @@ impl FlowView for FlowRecord {
         })
     }
     fn dns_query(&self) -> Option<&str> {
-        None
+        let l7 = self.l7.as_deref()?;
+        match &l7.data {
+            L7Data::Dns(d) => Some(l7.str(d.query)),
+            _ => None,
+        }
     }
     fn trace_id(&self) -> &str {
         self.l7
