@@ -32,6 +32,7 @@ use flowscope_tests::workload::{self, Event, Kind, Mix, SEED};
 use prost::Message;
 use serde_json::{Value, json};
 
+mod dns;
 mod mix;
 
 // ---------------------------------------------------------------------------------------------
@@ -266,6 +267,7 @@ fn bench_decode() -> Vec<Value> {
     } else {
         println!("corpus not found under {}: skipped", dir.display());
     }
+    rows.extend(dns::decode_rows(&st));
     rows
 }
 
@@ -1197,8 +1199,9 @@ fn bench_datapath() -> Vec<Value> {
     if !is_root() {
         return vec![row("datapath", "skipped", 0.0, "", "needs root")];
     }
-    let mut rows = datapath_run("perf");
-    rows.extend(datapath_run("ringbuf"));
+    let mut rows = datapath_run("perf", false);
+    rows.extend(datapath_run("ringbuf", false));
+    rows.extend(datapath_run("ringbuf", true));
     rows
 }
 
@@ -1243,7 +1246,9 @@ fn node_metric(node: &flowscope_tests::netns::Netns, port: u16, name: &str) -> f
         .unwrap_or(0.0)
 }
 
-fn datapath_run(transport: &str) -> Vec<Value> {
+/// UDP packets from a pod namespace through the tc programs; with `dns`, DNS queries to port
+/// 53, each of which also gives a DNS capture event and a DNS flow.
+fn datapath_run(transport: &str, dns: bool) -> Vec<Value> {
     const PACKETS: usize = 300_000;
     let (node, client) = pod_lab("fb", "10.201.0.2/24", "10.201.0.1/24");
     let dir = std::env::temp_dir().join(format!("flowbench-dp-{}", std::process::id()));
@@ -1294,8 +1299,17 @@ fn datapath_run(transport: &str) -> Vec<Value> {
     let lost = r#"hubble_lost_events_total{source="perf_event_ring_buffer"}"#;
     let (r0, e0) = (metric(received), metric(emitted));
     let cpu0 = cpu_seconds(flowd.child.id());
+    let (payload, port) = if dns {
+        let hex: String = flowscope_server::parser::l34::build::query_www_a()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (format!("bytes.fromhex('{hex}')"), 53)
+    } else {
+        ("b'x'*64".to_string(), 9)
+    };
     let code = format!(
-        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range({PACKETS}):\n    s.sendto(b'x'*64,('10.201.0.1',9))\n"
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\np={payload}\nfor i in range({PACKETS}):\n    s.sendto(p,('10.201.0.1',{port}))\n"
     );
     let t = Instant::now();
     let out = client.exec(&["python3", "-c", &code]);
@@ -1320,7 +1334,11 @@ fn datapath_run(transport: &str) -> Vec<Value> {
     let (fail, lost_n, queue_n) = (metric(failed), metric(lost), metric(queue_lost));
     drop(flowd);
     let _ = std::fs::remove_dir_all(&dir);
-    let stage = format!("datapath/{transport}");
+    let stage = if dns {
+        format!("datapath/{transport}/dns")
+    } else {
+        format!("datapath/{transport}")
+    };
     vec![
         row(
             &stage,
