@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The Flowscope lab: a small cluster in network namespaces with real traffic, observed live.
 #
-#   router   10.99.0.2 (and 10.99.0.100): a client outside the cluster (world)
+#   router   10.99.0.2 (and 10.99.0.100): a client outside the cluster (world), and the
+#            DNS server (dnsmasq on 10.99.0.100) the pods resolve lab.example names with
 #   node     the node: routes between everything; flowd attached with eBPF to the pods'
 #            host-side veths; l7proxy on 10.99.0.1:80 is the node's ingress proxy
 #   productpage 10.99.1.2   details 10.99.2.2   client 10.99.3.2   (pods)
@@ -34,6 +35,7 @@ command -v python3 >/dev/null || need+=(python3)
 command -v clang >/dev/null || need+=(clang)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v cc >/dev/null || need+=(build-essential)
+[ -x /usr/sbin/dnsmasq ] || need+=(dnsmasq-base)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
@@ -53,7 +55,8 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   for n in "${all_ns[@]}"; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$work"
+  rm -rf "$work" "/etc/netns/$ns_client"
+  rmdir /etc/netns 2>/dev/null
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -163,10 +166,15 @@ for ns in "$ns_pp" "$ns_details"; do
   ip netns exec "$ns" python3 -m http.server 9080 --directory "$work/www" >/dev/null 2>&1 &
   pids+=($!)
 done
-ip netns exec "$ns_router" python3 -c 'import socket
-s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(("0.0.0.0",53))
-while True: s.recv(2048)' >/dev/null 2>&1 &
+ip netns exec "$ns_router" /usr/sbin/dnsmasq --keep-in-foreground --no-resolv --no-hosts \
+  --bind-interfaces --listen-address=10.99.0.100 --user=root --pid-file= --local=/lab.example/ \
+  --local-ttl=30 --host-record=productpage.lab.example,10.99.1.2 \
+  --host-record=details.lab.example,10.99.2.2 --cname=www.lab.example,productpage.lab.example \
+  >/dev/null 2>&1 &
 pids+=($!)
+# `ip netns exec` puts /etc/netns/<ns>/resolv.conf in place of /etc/resolv.conf.
+mkdir -p "/etc/netns/$ns_client"
+printf 'nameserver 10.99.0.100\noptions attempts:2 timeout:1\n' >"/etc/netns/$ns_client/resolv.conf"
 for _ in $(seq 100); do [ -S "$work/access_log.sock" ] && [ -S "$work/hubble.sock" ] && break; sleep 0.1; done
 if [ ! -S "$work/hubble.sock" ]; then cat "$work/flowd.log" >&2; exit 1; fi
 ip netns exec "$ns_node" "$bin/l7proxy" --listen 10.99.0.1:80 --upstream 10.99.1.2:9080 \
@@ -189,7 +197,7 @@ traffic() {
     get "$ns_router" http://10.99.1.2:9080/productpage 1 --interface 10.99.0.100
     get "$ns_client" http://10.99.1.2:9080/productpage 2
     get "$ns_client" http://10.99.2.2:9080/details/1 1
-    run_in "$ns_client" python3 -c 'import socket; socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(b"q",("10.99.0.100",53))'
+    run_in "$ns_client" getent ahostsv4 www.lab.example >/dev/null || true
     [ "$check" = 1 ] || sleep 1
   done
 }
@@ -206,8 +214,10 @@ if [ "$check" = 1 ]; then
   deny_drop=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) <> default/details-v1-79f774bdb9-x2x4k:9080 \(ID:[0-9]+\) Policy denied by denylist DROPPED')
   cidr_ok=$(count '10.99.0.2:[0-9]+ \(ID:16777217\) -> default/productpage-v1-6b746f74dc-9stvq:9080 \(ID:[0-9]+\) policy-verdict:L3-L4 INGRESS ALLOWED')
   dns=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) -> 10.99.0.100:53 \(world\) policy-verdict:L4-Only EGRESS ALLOWED \(UDP\)')
-  echo "lab check: l7_dropped=$l7_dropped to_pod=$to_pod cidr_ok=$cidr_ok cidr_drop=$cidr_drop deny_drop=$deny_drop dns=$dns (want >= $rounds each)"
-  for v in "$l7_dropped" "$to_pod" "$cidr_ok" "$cidr_drop" "$deny_drop" "$dns"; do
+  dns_query=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) -> 10.99.0.100:53 \(world\) dns-request datapath FORWARDED \(DNS Query www.lab.example. A\)')
+  dns_answer=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) <- 10.99.0.100:53 \(world\) dns-response datapath FORWARDED \(DNS Answer "10.99.1.2" CNAMEs: "productpage.lab.example." TTL: 30 \(Query www.lab.example. A\)\)')
+  echo "lab check: l7_dropped=$l7_dropped to_pod=$to_pod cidr_ok=$cidr_ok cidr_drop=$cidr_drop deny_drop=$deny_drop dns=$dns dns_query=$dns_query dns_answer=$dns_answer (want >= $rounds each)"
+  for v in "$l7_dropped" "$to_pod" "$cidr_ok" "$cidr_drop" "$deny_drop" "$dns" "$dns_query" "$dns_answer"; do
     [ "$v" -ge "$rounds" ] || exit 1
   done
   exit 0
