@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use flowscope_filter::{
-    EndpointRef, FlowView, HttpRef, IpField, IpRef, L4Ref, L7Kind, Side, tcp_flag,
+    EndpointRef, FlowView, HttpRef, IpField, IpRef, KafkaRef, L4Ref, L7Kind, Side, tcp_flag,
 };
 
 use flowscope_proto::flow::Flow;
@@ -150,6 +150,19 @@ impl FlowView for FlowRecord {
     }
     fn dns_query(&self) -> Option<&str> {
         None
+    }
+    fn kafka(&self) -> Option<KafkaRef<'_>> {
+        let l7 = self.l7.as_deref()?;
+        match &l7.data {
+            L7Data::Kafka(k) => Some(KafkaRef {
+                error_code: k.error_code,
+                api_version: k.api_version,
+                api_key: l7.str(k.api_key),
+                correlation_id: k.correlation_id,
+                topic: l7.str(k.topic),
+            }),
+            _ => None,
+        }
     }
     fn trace_id(&self) -> &str {
         self.l7
