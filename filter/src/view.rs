@@ -282,6 +282,13 @@ pub trait FlowView {
     fn dns(&self) -> Option<DnsRef<'_>> {
         None
     }
+    /// Hubble's `SCTPChunkType` name (`INIT`, `INIT_ACK`, `SHUTDOWN`, `SHUTDOWN_ACK`,
+    /// `SHUTDOWN_COMPLETE`, `ABORT`) of the first chunk of an SCTP flow's packet; `None` for
+    /// other chunks and flows, and for proto flows (the v1.19 `SCTP` message has no chunk
+    /// type).
+    fn sctp_chunk_type(&self) -> Option<&'static str> {
+        None
+    }
     /// The Kafka record of an L7 Kafka flow.
     fn kafka(&self) -> Option<KafkaRef<'_>>;
     /// `trace_context.parent.trace_id`, empty when absent.

@@ -49,7 +49,7 @@ struct Args {
     /// `name[:option=value;...]`, e.g. "flow drop httpV2:exemplars=true;sourceContext=pod".
     /// Comma-separated as in Cilium's Helm value also works ("dns,drop,flow").
     /// Handlers: flow, drop, tcp, port-distribution, icmp, policy, http, httpV2,
-    /// flows-to-world, dns, kafka.
+    /// flows-to-world, dns, kafka, sctp.
     #[arg(long, default_value = "")]
     metrics: String,
     /// Label sets (series) per Hubble metric; further ones are counted in the metric's

@@ -108,7 +108,7 @@ impl FlowView for FlowRecord {
                 src: u32::from(src),
                 dst: u32::from(dst),
             },
-            Some(L4::Sctp { src, dst }) => L4Ref::Sctp {
+            Some(L4::Sctp { src, dst, .. }) => L4Ref::Sctp {
                 src: u32::from(src),
                 dst: u32::from(dst),
             },
@@ -150,6 +150,14 @@ impl FlowView for FlowRecord {
     }
     fn dns_query(&self) -> Option<&str> {
         None
+    }
+    fn sctp_chunk_type(&self) -> Option<&'static str> {
+        match self.l4 {
+            Some(L4::Sctp { chunk_type, .. }) => {
+                crate::parser::l34::packet::sctp_chunk_name(chunk_type)
+            }
+            _ => None,
+        }
     }
     fn kafka(&self) -> Option<KafkaRef<'_>> {
         let l7 = self.l7.as_deref()?;

@@ -21,6 +21,7 @@ pub mod icmp;
 pub mod kafka;
 pub mod policy_verdicts;
 pub mod port_distribution;
+pub mod sctp;
 pub mod series;
 pub mod spec;
 pub mod tcp_flags;
@@ -78,6 +79,7 @@ pub fn handler(
         )),
         HandlerKind::Dns => Box::new(dns::Dns::new(registry, guard, ctx, spec.dns)),
         HandlerKind::Kafka => Box::new(kafka::Kafka::new(registry, guard, ctx)),
+        HandlerKind::Sctp => Box::new(sctp::Sctp::new(registry, guard, ctx)),
     }
 }
 

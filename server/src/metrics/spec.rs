@@ -26,6 +26,7 @@ pub enum HandlerKind {
     FlowsToWorld,
     Dns,
     Kafka,
+    Sctp,
 }
 
 /// Handler names as `--metrics` spells them.
@@ -41,6 +42,7 @@ pub const HANDLERS: &[(&str, HandlerKind)] = &[
     ("flows-to-world", HandlerKind::FlowsToWorld),
     ("dns", HandlerKind::Dns),
     ("kafka", HandlerKind::Kafka),
+    ("sctp", HandlerKind::Sctp),
 ];
 
 /// One enabled handler and its options.
@@ -371,11 +373,11 @@ mod tests {
         let cases = [
             (
                 "flow bogus",
-                "unknown metric \"bogus\" (known: flow, drop, tcp, port-distribution, icmp, policy, http, httpV2, flows-to-world, dns, kafka) in \"bogus\"",
+                "unknown metric \"bogus\" (known: flow, drop, tcp, port-distribution, icmp, policy, http, httpV2, flows-to-world, dns, kafka, sctp) in \"bogus\"",
             ),
             ("dns,bogus", "unknown metric \"bogus\" (known:"),
             ("{dns,drop,bogus}", "unknown metric \"bogus\" (known:"),
-            ("sctp", "unknown metric \"sctp\""),
+            ("sctp:port", "metric \"sctp\": unknown option \"port\""),
             (
                 "dns:query;ignoreaaaa;bogus",
                 "metric \"dns\": unknown option \"bogus\" (known: sourcecontext",
