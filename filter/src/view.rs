@@ -216,6 +216,32 @@ pub struct HttpRef<'a> {
     pub headers: &'a dyn Pairs,
 }
 
+/// The DNS record of an L7 flow.
+#[derive(Clone, Copy, Debug)]
+pub struct DnsRef<'a> {
+    pub query: &'a str,
+    /// The response's return code (0 in requests).
+    pub rcode: u32,
+    /// The question types (`A`, `AAAA`, …).
+    pub qtypes: &'a [String],
+    /// The answer record types.
+    pub rrtypes: &'a [String],
+    /// How many addresses the response returned.
+    pub ips_returned: usize,
+    /// `proxy` or `fqdn` (who observed the message).
+    pub observation_source: &'a str,
+}
+
+/// The Kafka record of an L7 flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KafkaRef<'a> {
+    pub error_code: i32,
+    pub api_version: i32,
+    pub api_key: &'a str,
+    pub correlation_id: i32,
+    pub topic: &'a str,
+}
+
 /// What filters and metrics read of a flow.
 pub trait FlowView {
     /// `(seconds, nanos)` of the flow's time.
@@ -251,6 +277,20 @@ pub trait FlowView {
     fn l7_latency_ns(&self) -> u64;
     fn http(&self) -> Option<HttpRef<'_>>;
     fn dns_query(&self) -> Option<&str>;
+    /// The DNS record of an L7 DNS flow; `None` for other flows and for sources that carry
+    /// no DNS records.
+    fn dns(&self) -> Option<DnsRef<'_>> {
+        None
+    }
+    /// Hubble's `SCTPChunkType` name (`INIT`, `INIT_ACK`, `SHUTDOWN`, `SHUTDOWN_ACK`,
+    /// `SHUTDOWN_COMPLETE`, `ABORT`) of the first chunk of an SCTP flow's packet; `None` for
+    /// other chunks and flows, and for proto flows (the v1.19 `SCTP` message has no chunk
+    /// type).
+    fn sctp_chunk_type(&self) -> Option<&'static str> {
+        None
+    }
+    /// The Kafka record of an L7 Kafka flow.
+    fn kafka(&self) -> Option<KafkaRef<'_>>;
     /// `trace_context.parent.trace_id`, empty when absent.
     fn trace_id(&self) -> &str;
     /// `(index, name)` of `interface`.
@@ -405,6 +445,31 @@ impl FlowView for Flow {
     fn dns_query(&self) -> Option<&str> {
         match self.l7.as_ref()?.record.as_ref()? {
             layer7::Record::Dns(d) => Some(&d.query),
+            _ => None,
+        }
+    }
+    fn dns(&self) -> Option<DnsRef<'_>> {
+        match self.l7.as_ref()?.record.as_ref()? {
+            layer7::Record::Dns(d) => Some(DnsRef {
+                query: &d.query,
+                rcode: d.rcode,
+                qtypes: &d.qtypes,
+                rrtypes: &d.rrtypes,
+                ips_returned: d.ips.len(),
+                observation_source: &d.observation_source,
+            }),
+            _ => None,
+        }
+    }
+    fn kafka(&self) -> Option<KafkaRef<'_>> {
+        match self.l7.as_ref()?.record.as_ref()? {
+            layer7::Record::Kafka(k) => Some(KafkaRef {
+                error_code: k.error_code,
+                api_version: k.api_version,
+                api_key: &k.api_key,
+                correlation_id: k.correlation_id,
+                topic: &k.topic,
+            }),
             _ => None,
         }
     }

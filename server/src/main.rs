@@ -47,8 +47,9 @@ struct Args {
     metrics_address: String,
     /// Hubble metrics to enable, in Hubble's syntax: space-separated handlers, each
     /// `name[:option=value;...]`, e.g. "flow drop httpV2:exemplars=true;sourceContext=pod".
+    /// Comma-separated as in Cilium's Helm value also works ("dns,drop,flow").
     /// Handlers: flow, drop, tcp, port-distribution, icmp, policy, http, httpV2,
-    /// flows-to-world.
+    /// flows-to-world, dns, kafka, sctp.
     #[arg(long, default_value = "")]
     metrics: String,
     /// Label sets (series) per Hubble metric; further ones are counted in the metric's

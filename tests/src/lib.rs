@@ -18,6 +18,48 @@ use flowscope_proto::observer::observer_client::ObserverClient;
 use flowscope_server::source::accesslog::producer::Producer;
 use tonic::transport::Channel;
 
+/// A node with bookinfo's productpage (10.244.1.9) and details (10.244.1.7) pods.
+pub const BOOKINFO_STATE: &str = r#"
+node_name: kind-worker
+cluster_name: default
+endpoints:
+  - name: productpage-v1-6b746f74dc-9stvq
+    namespace: default
+    labels: {app: productpage}
+    ips: [10.244.1.9]
+    identity: 25000
+    endpoint_id: 1234
+    workload: productpage-v1
+  - name: details-v1-79f774bdb9-x2x4k
+    namespace: default
+    labels: {app: details, version: v1}
+    ips: [10.244.1.7]
+    identity: 25001
+    endpoint_id: 2345
+    workload: details-v1
+"#;
+
+/// Runs flowd with `--metrics <spec>` and no listeners, expecting it to refuse to start;
+/// returns its standard error.
+pub fn flowd_refusing_metrics(spec: &str) -> String {
+    let dir = temp_dir("badmetrics");
+    let out = Command::new(bin("flowd"))
+        .arg("--listen-address=")
+        .arg("--unix-socket=")
+        .arg("--metrics-address=")
+        .arg(format!(
+            "--access-log-socket={}",
+            dir.join("access_log.sock").display()
+        ))
+        .arg("--metrics")
+        .arg(spec)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success(), "{spec}: started");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The directory holding the workspace's built binaries (`target/<profile>`).
 pub fn bin_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();

@@ -8,27 +8,9 @@ use std::time::Duration;
 
 use flowscope_proto::cilium::{EntryType, LogEntry};
 use flowscope_server::parser::l7::build::http_entry;
-use flowscope_tests::{Flowd, FlowdOptions, Prometheus, http_get_with};
-
-const STATE: &str = r#"
-node_name: kind-worker
-cluster_name: default
-endpoints:
-  - name: productpage-v1-6b746f74dc-9stvq
-    namespace: default
-    labels: {app: productpage}
-    ips: [10.244.1.9]
-    identity: 25000
-    endpoint_id: 1234
-    workload: productpage-v1
-  - name: details-v1-79f774bdb9-x2x4k
-    namespace: default
-    labels: {app: details, version: v1}
-    ips: [10.244.1.7]
-    identity: 25001
-    endpoint_id: 2345
-    workload: details-v1
-"#;
+use flowscope_tests::{
+    BOOKINFO_STATE, Flowd, FlowdOptions, Prometheus, flowd_refusing_metrics, http_get_with,
+};
 
 const SPEC: &str = "flow drop tcp port-distribution icmp policy httpV2:exemplars=true;labelsContext=source_namespace,source_workload,destination_namespace,destination_workload,traffic_direction";
 
@@ -155,7 +137,7 @@ fn records(mix: &[Exchange]) -> Vec<Vec<u8>> {
 
 fn start_flowd(extra: &[&str]) -> Flowd {
     Flowd::start(FlowdOptions {
-        state_yaml: STATE,
+        state_yaml: BOOKINFO_STATE,
         extra_args: extra.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     })
@@ -453,28 +435,13 @@ fn openmetrics_scrape_shows_trace_exemplars_and_text_does_not() {
 
 #[test]
 fn invalid_metrics_fail_start_up_naming_the_token() {
-    let dir = std::env::temp_dir().join(format!("flowscope-it-badmetrics-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
     for (spec, token) in [
         ("flow bogus drop", "\"bogus\""),
         ("flow httpV2:labelsContext=source_pod,nope", "\"nope\""),
         ("drop:sourceContext=pod|podd", "\"podd\""),
         ("tcp:exemplars=true", "\"exemplars\""),
     ] {
-        let out = std::process::Command::new(flowscope_tests::bin("flowd"))
-            .arg("--listen-address=")
-            .arg("--unix-socket=")
-            .arg("--metrics-address=")
-            .arg(format!(
-                "--access-log-socket={}",
-                dir.join("access_log.sock").display()
-            ))
-            .arg("--metrics")
-            .arg(spec)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{spec}: started");
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = flowd_refusing_metrics(spec);
         let lines: Vec<&str> = stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{spec}: one line: {stderr}");
         assert!(
@@ -482,7 +449,6 @@ fn invalid_metrics_fail_start_up_naming_the_token() {
             "{spec}: {stderr}"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

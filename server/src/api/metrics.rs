@@ -33,6 +33,7 @@ pub fn router(registry: Arc<Registry>) -> axum::Router {
                     return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
                 }
                 if wants_openmetrics(&accept) {
+                    let body = help_as_registered(&body);
                     ([(header::CONTENT_TYPE, OPENMETRICS_CONTENT_TYPE)], body).into_response()
                 } else {
                     (
@@ -77,15 +78,40 @@ pub fn wants_openmetrics(accept: &str) -> bool {
     }
 }
 
-/// Rewrites prometheus-client's OpenMetrics exposition as Prometheus text 0.0.4: counter
-/// families are named with their `_total` samples, `info` becomes a gauge and `unknown`
-/// untyped, exemplars, `# UNIT` and `# EOF` are dropped.
+/// The help text as registered: prometheus-client appends a `.` to every help text, which
+/// Go's client (and so Hubble) does not.
+fn registered_help(text: &str) -> &str {
+    text.strip_suffix('.').unwrap_or(text)
+}
+
+/// The OpenMetrics exposition with each `# HELP` text as registered.
+pub fn help_as_registered(om: &str) -> String {
+    let mut out = String::with_capacity(om.len());
+    for line in om.lines() {
+        match line.strip_prefix("# HELP ") {
+            Some(rest) => {
+                out.push_str("# HELP ");
+                out.push_str(registered_help(rest));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Rewrites prometheus-client's OpenMetrics exposition as Prometheus text 0.0.4 the way
+/// Go's client writes it: counter families are named with their `_total` samples, `info`
+/// becomes a gauge and `unknown` untyped; help texts lose the `.` prometheus-client adds;
+/// values and bucket bounds are Go-formatted (`1`, not `1.0`), `le` last; exemplars,
+/// `# UNIT` and `# EOF` are dropped.
 pub fn openmetrics_to_text(om: &str) -> String {
     let mut out = String::with_capacity(om.len());
     let mut help: Option<(&str, &str)> = None;
     for line in om.lines() {
         if let Some(rest) = line.strip_prefix("# HELP ") {
-            help = Some(rest.split_once(' ').unwrap_or((rest, "")));
+            let (name, text) = rest.split_once(' ').unwrap_or((rest, ""));
+            help = Some((name, registered_help(text)));
             continue;
         }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
@@ -117,7 +143,7 @@ pub fn openmetrics_to_text(om: &str) -> String {
         if line.starts_with('#') || line.is_empty() {
             continue;
         }
-        out.push_str(without_exemplar(line));
+        super::go_format::push_sample(&mut out, without_exemplar(line));
         out.push('\n');
     }
     out
@@ -202,20 +228,20 @@ mod tests {
         assert_eq!(
             openmetrics_to_text(om),
             concat!(
-                "# HELP hubble_http_requests_total Count of HTTP requests.\n",
+                "# HELP hubble_http_requests_total Count of HTTP requests\n",
                 "# TYPE hubble_http_requests_total counter\n",
                 "hubble_http_requests_total{method=\"GET\",x=\"a # {b}\\\" # c\"} 2\n",
                 "hubble_http_requests_total 1\n",
-                "# HELP d Duration.\n",
+                "# HELP d Duration\n",
                 "# TYPE d histogram\n",
                 "d_bucket{le=\"0.005\"} 1\n",
                 "d_bucket{le=\"+Inf\"} 1\n",
                 "d_sum 0.003\n",
                 "d_count 1\n",
-                "# HELP g A gauge.\n",
+                "# HELP g A gauge\n",
                 "# TYPE g gauge\n",
                 "g 3\n",
-                "# HELP i_info Build.\n",
+                "# HELP i_info Build\n",
                 "# TYPE i_info gauge\n",
                 "i_info{version=\"1\"} 1\n",
             )
@@ -252,7 +278,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.ends_with("# TYPE c_total counter\nc_total 1\n"),
+            text.ends_with("# HELP c_total A counter\n# TYPE c_total counter\nc_total 1\n"),
             "{text}"
         );
         let om = get(Some("application/openmetrics-text;version=1.0.0")).await;
@@ -260,6 +286,9 @@ mod tests {
             om.contains("content-type: application/openmetrics-text; version=1.0.0"),
             "{om}"
         );
-        assert!(om.ends_with("# TYPE c counter\nc_total 1\n# EOF\n"), "{om}");
+        assert!(
+            om.ends_with("# HELP c A counter\n# TYPE c counter\nc_total 1\n# EOF\n"),
+            "{om}"
+        );
     }
 }

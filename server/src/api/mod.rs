@@ -3,6 +3,7 @@
 pub mod agent_events;
 pub mod authority;
 pub mod flows;
+pub mod go_format;
 pub mod grpc;
 pub mod metrics;
 pub mod peer;

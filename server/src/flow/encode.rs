@@ -387,7 +387,7 @@ impl Encoder {
                 let p = ports(out, 2, src, dst);
                 end(out, p);
             }
-            L4::Sctp { src, dst } => {
+            L4::Sctp { src, dst, .. } => {
                 let p = ports(out, 5, src, dst);
                 end(out, p);
             }

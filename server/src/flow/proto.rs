@@ -78,7 +78,7 @@ pub fn l4(l4: &L4, with_flags: bool) -> Layer4 {
             source_port: u32::from(src),
             destination_port: u32::from(dst),
         }),
-        L4::Sctp { src, dst } => layer4::Protocol::Sctp(Sctp {
+        L4::Sctp { src, dst, .. } => layer4::Protocol::Sctp(Sctp {
             source_port: u32::from(src),
             destination_port: u32::from(dst),
         }),

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use flowscope_filter::{
-    EndpointRef, FlowView, HttpRef, IpField, IpRef, L4Ref, L7Kind, Side, tcp_flag,
+    EndpointRef, FlowView, HttpRef, IpField, IpRef, KafkaRef, L4Ref, L7Kind, Side, tcp_flag,
 };
 
 use flowscope_proto::flow::Flow;
@@ -108,7 +108,7 @@ impl FlowView for FlowRecord {
                 src: u32::from(src),
                 dst: u32::from(dst),
             },
-            Some(L4::Sctp { src, dst }) => L4Ref::Sctp {
+            Some(L4::Sctp { src, dst, .. }) => L4Ref::Sctp {
                 src: u32::from(src),
                 dst: u32::from(dst),
             },
@@ -153,6 +153,27 @@ impl FlowView for FlowRecord {
         let l7 = self.l7.as_deref()?;
         match &l7.data {
             L7Data::Dns(d) => Some(l7.str(d.query)),
+            _ => None,
+        }
+    }
+    fn sctp_chunk_type(&self) -> Option<&'static str> {
+        match self.l4 {
+            Some(L4::Sctp { chunk_type, .. }) => {
+                crate::parser::l34::packet::sctp_chunk_name(chunk_type)
+            }
+            _ => None,
+        }
+    }
+    fn kafka(&self) -> Option<KafkaRef<'_>> {
+        let l7 = self.l7.as_deref()?;
+        match &l7.data {
+            L7Data::Kafka(k) => Some(KafkaRef {
+                error_code: k.error_code,
+                api_version: k.api_version,
+                api_key: l7.str(k.api_key),
+                correlation_id: k.correlation_id,
+                topic: l7.str(k.topic),
+            }),
             _ => None,
         }
     }

@@ -359,7 +359,7 @@ pub fn shorten_pod_name(name: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowscope_proto::flow::{Endpoint, Flow, Ip, Workload};
+    use flowscope_proto::flow::{Endpoint, Flow, Ip};
 
     fn opts(pairs: &[(&str, &str)]) -> ContextOptions {
         let mut o = ContextOptions::default();
@@ -370,20 +370,7 @@ mod tests {
     }
 
     fn ep(ns: &str, pod: &str, labels: &[&str], workload: &str) -> Endpoint {
-        Endpoint {
-            namespace: ns.into(),
-            pod_name: pod.into(),
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-            workloads: if workload.is_empty() {
-                vec![]
-            } else {
-                vec![Workload {
-                    name: workload.into(),
-                    kind: "Deployment".into(),
-                }]
-            },
-            ..Default::default()
-        }
+        super::super::testutil::endpoint(ns, pod, labels, workload, 0)
     }
 
     fn flow() -> Flow {

@@ -12,16 +12,16 @@
 //! context (visible in OpenMetrics only).
 
 use flowscope_filter::FlowView;
-use flowscope_proto::flow::{L7FlowType, TrafficDirection};
+use flowscope_proto::flow::L7FlowType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
-use super::Handler;
 use super::context::ContextOptions;
 use super::series::{
     CounterMetric, ExemplarCounter, ExemplarHistogram, Guard, Histogram, HistogramMetric, Key,
     Series, TraceId,
 };
+use super::{Handler, values};
 
 /// The http (`v2 = false`) or httpV2 handler.
 pub fn new(
@@ -107,14 +107,6 @@ impl<C: CounterMetric, H: HistogramMetric> Http<C, H> {
     }
 }
 
-fn reporter(flow: &dyn FlowView) -> &'static str {
-    match TrafficDirection::try_from(flow.traffic_direction()) {
-        Ok(TrafficDirection::Egress) => "client",
-        Ok(TrafficDirection::Ingress) => "server",
-        _ => "unknown",
-    }
-}
-
 impl<C: CounterMetric, H: HistogramMetric> Handler for Http<C, H> {
     fn process(&mut self, flow: &dyn FlowView) {
         let Some(http) = flow.http() else {
@@ -127,7 +119,7 @@ impl<C: CounterMetric, H: HistogramMetric> Handler for Http<C, H> {
         if !(response || (request && !self.v2)) {
             return;
         }
-        let reporter = reporter(flow);
+        let reporter = values::reporter(flow);
         let trace = if self.exemplars {
             TraceId::of(flow)
         } else {

@@ -1,7 +1,7 @@
 //! `icmp`: `hubble_icmp_total{family, type, <context>}`. `type` is gopacket's
 //! `ICMPv4TypeCode.String()` / `ICMPv6TypeCode.String()` (`EchoRequest`,
 //! `DestinationUnreachable(Port)`, `Redirect(Code: 9)`, `42(0)`); the family is `IPv4` for
-//! both ICMPv4 and ICMPv6, as in Hubble.
+//! ICMPv4 and `IPv6` for ICMPv6, as in Hubble 1.19 (earlier Hubbles wrote `IPv4` for both).
 
 use flowscope_filter::{FlowView, L4Ref};
 use prometheus_client::metrics::counter::Counter;
@@ -52,7 +52,7 @@ impl Handler for Icmp {
             _ => return,
         };
         let k = self.icmp.key();
-        k.push("IPv4");
+        k.push(if v6 { "IPv6" } else { "IPv4" });
         push_type_code(k, &mut self.scratch, v6, t, c);
         self.ctx.write(flow, false, k);
         self.icmp.with(|c| {
@@ -126,7 +126,7 @@ mod tests {
             sorted(&[
                 r#"hubble_icmp_total{family="IPv4",type="EchoRequest",source="10.244.1.9"} 2"#,
                 r#"hubble_icmp_total{family="IPv4",type="DestinationUnreachable(Port)",source="10.244.1.9"} 1"#,
-                r#"hubble_icmp_total{family="IPv4",type="EchoReply",source="10.244.1.9"} 1"#,
+                r#"hubble_icmp_total{family="IPv6",type="EchoReply",source="10.244.1.9"} 1"#,
             ])
         );
     }

@@ -12,13 +12,16 @@
 //! [`FlowProcessor::lost`] (the datapath's perf ring) are counted here.
 
 pub mod context;
+pub mod dns;
 pub mod drops;
 pub mod flows_processed;
 pub mod flows_to_world;
 pub mod http;
 pub mod icmp;
+pub mod kafka;
 pub mod policy_verdicts;
 pub mod port_distribution;
+pub mod sctp;
 pub mod series;
 pub mod spec;
 pub mod tcp_flags;
@@ -74,6 +77,9 @@ pub fn handler(
                 syn_only: spec.syn_only,
             },
         )),
+        HandlerKind::Dns => Box::new(dns::Dns::new(registry, guard, ctx, spec.dns)),
+        HandlerKind::Kafka => Box::new(kafka::Kafka::new(registry, guard, ctx)),
+        HandlerKind::Sctp => Box::new(sctp::Sctp::new(registry, guard, ctx)),
     }
 }
 
@@ -129,210 +135,7 @@ impl FlowProcessor for Metrics {
 }
 
 #[cfg(test)]
-pub(crate) mod testutil {
-    //! Unit-test support: a registry with one handler, flows built by hand, the exposition.
-
-    use flowscope_proto::flow::{
-        CiliumEventType, Endpoint, Flow, Http, Ip, Layer4, Layer7, Tcp, TcpFlags, TraceContext,
-        TraceParent, Verdict, Workload, layer4, layer7,
-    };
-    use flowscope_proto::types::BoolValue;
-    use prometheus_client::registry::Registry;
-
-    use super::{Handler, MetricsSpec, series};
-
-    /// A registry with the handlers of `spec`, limited to `limit` series per metric.
-    pub fn setup(spec: &str, limit: usize) -> (Registry, Vec<Box<dyn Handler>>) {
-        let spec = MetricsSpec::parse(spec).expect("valid spec");
-        let mut registry = Registry::default();
-        let guard = series::Guard::new(limit, &mut registry);
-        let handlers = spec
-            .handlers
-            .iter()
-            .map(|h| super::handler(h, &mut registry, &guard))
-            .collect();
-        (registry, handlers)
-    }
-
-    /// The sample lines of the OpenMetrics exposition starting with `prefix`, sorted.
-    pub fn samples(registry: &Registry, prefix: &str) -> Vec<String> {
-        let mut out = String::new();
-        prometheus_client::encoding::text::encode(&mut out, registry).expect("encode");
-        let mut lines: Vec<String> = out
-            .lines()
-            .filter(|l| !l.starts_with('#') && l.starts_with(prefix))
-            .map(str::to_string)
-            .collect();
-        lines.sort();
-        lines
-    }
-
-    /// Runs `flows` through the handlers of `spec` and returns the samples of `prefix`.
-    pub fn run(spec: &str, flows: &[Flow], prefix: &str) -> Vec<String> {
-        let (registry, mut handlers) = setup(spec, 0);
-        for f in flows {
-            for h in &mut handlers {
-                h.process(f);
-            }
-        }
-        samples(&registry, prefix)
-    }
-
-    pub fn sorted(lines: &[&str]) -> Vec<String> {
-        let mut v: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
-        v.sort();
-        v
-    }
-
-    pub fn endpoint(
-        ns: &str,
-        pod: &str,
-        labels: &[&str],
-        workload: &str,
-        identity: u32,
-    ) -> Endpoint {
-        Endpoint {
-            identity,
-            namespace: ns.into(),
-            pod_name: pod.into(),
-            labels: labels.iter().map(|s| s.to_string()).collect(),
-            workloads: if workload.is_empty() {
-                vec![]
-            } else {
-                vec![Workload {
-                    name: workload.into(),
-                    kind: "Deployment".into(),
-                }]
-            },
-            ..Default::default()
-        }
-    }
-
-    pub fn client() -> Endpoint {
-        endpoint(
-            "default",
-            "productpage-v1-6b746f74dc-9stvq",
-            &["k8s:app=productpage"],
-            "productpage-v1",
-            25000,
-        )
-    }
-
-    pub fn server() -> Endpoint {
-        endpoint(
-            "default",
-            "details-v1-79f774bdb9-x2x4k",
-            &["k8s:app=details"],
-            "details-v1",
-            25001,
-        )
-    }
-
-    pub fn world() -> Endpoint {
-        endpoint("", "", &["reserved:world"], "", 2)
-    }
-
-    /// A datapath flow of `event_type` with a TCP layer.
-    pub fn l34(event_type: i32, sub_type: i32, verdict: Verdict) -> Flow {
-        Flow {
-            verdict: verdict as i32,
-            ip: Some(Ip {
-                source: "10.244.1.9".into(),
-                destination: "10.244.1.7".into(),
-                ip_version: 1,
-                ..Default::default()
-            }),
-            l4: Some(Layer4 {
-                protocol: Some(layer4::Protocol::Tcp(Tcp {
-                    source_port: 41000,
-                    destination_port: 9080,
-                    flags: None,
-                })),
-            }),
-            source: Some(client()),
-            destination: Some(server()),
-            r#type: 1,
-            event_type: Some(CiliumEventType {
-                r#type: event_type,
-                sub_type,
-            }),
-            traffic_direction: 2,
-            ..Default::default()
-        }
-    }
-
-    pub fn with_flags(mut f: Flow, flags: TcpFlags) -> Flow {
-        if let Some(Layer4 {
-            protocol: Some(layer4::Protocol::Tcp(t)),
-        }) = &mut f.l4
-        {
-            t.flags = Some(flags);
-        }
-        f
-    }
-
-    pub fn with_reply(mut f: Flow, reply: Option<bool>) -> Flow {
-        f.is_reply = reply.map(|value| BoolValue { value });
-        f
-    }
-
-    /// An L7 HTTP flow as the access-log parser makes it. Responses are reversed
-    /// (server → client).
-    pub fn http(
-        response: bool,
-        method: &str,
-        code: u32,
-        latency_ms: u64,
-        trace: Option<&str>,
-    ) -> Flow {
-        let (src, dst) = if response {
-            (server(), client())
-        } else {
-            (client(), server())
-        };
-        let (sip, dip) = if response {
-            ("10.244.1.7", "10.244.1.9")
-        } else {
-            ("10.244.1.9", "10.244.1.7")
-        };
-        Flow {
-            verdict: Verdict::Forwarded as i32,
-            ip: Some(Ip {
-                source: sip.into(),
-                destination: dip.into(),
-                ip_version: 1,
-                ..Default::default()
-            }),
-            l4: Some(Layer4 {
-                protocol: Some(layer4::Protocol::Tcp(Tcp::default())),
-            }),
-            source: Some(src),
-            destination: Some(dst),
-            r#type: 2,
-            l7: Some(Layer7 {
-                r#type: if response { 2 } else { 1 },
-                latency_ns: latency_ms * 1_000_000,
-                record: Some(layer7::Record::Http(Http {
-                    code,
-                    method: method.into(),
-                    url: "http://details:9080/details/1".into(),
-                    protocol: "HTTP/1.1".into(),
-                    headers: vec![],
-                })),
-            }),
-            event_type: Some(CiliumEventType {
-                r#type: 129,
-                sub_type: 0,
-            }),
-            traffic_direction: 1,
-            is_reply: Some(BoolValue { value: response }),
-            trace_context: trace.map(|t| TraceContext {
-                parent: Some(TraceParent { trace_id: t.into() }),
-            }),
-            ..Default::default()
-        }
-    }
-}
+pub(crate) mod testutil;
 
 #[cfg(test)]
 mod tests {
@@ -401,6 +204,79 @@ mod tests {
         ] {
             assert!(out.contains(name), "{name}\n{out}");
         }
+    }
+
+    /// Every handler's families as `/metrics` serves them (text format), each with a series.
+    #[test]
+    fn help_texts_are_hubbles() {
+        use flowscope_proto::flow::{IcmPv6, Layer4, TcpFlags, layer4};
+        let spec = "flow drop tcp port-distribution icmp policy http flows-to-world dns kafka";
+        let (registry, mut handlers) = setup(spec, 0);
+        let mut icmp = l34(4, 0, Verdict::Forwarded);
+        icmp.l4 = Some(Layer4 {
+            protocol: Some(layer4::Protocol::IcmPv6(IcmPv6 {
+                r#type: 128,
+                code: 0,
+            })),
+        });
+        let mut to_world = l34(4, 0, Verdict::Forwarded);
+        to_world.destination = Some(world());
+        let mut verdict = l34(5, 0, Verdict::Forwarded);
+        verdict.policy_match_type = 2;
+        let syn = TcpFlags {
+            syn: true,
+            ..Default::default()
+        };
+        let flows = [
+            with_reply(with_flags(l34(4, 0, Verdict::Forwarded), syn), Some(false)),
+            l34(1, 133, Verdict::Dropped),
+            icmp,
+            to_world,
+            verdict,
+            http(false, "GET", 0, 0, None),
+            http(true, "GET", 200, 3, None),
+            dns(false, "a.example.", &["A"], 0, &[], &[]),
+            dns(true, "a.example.", &["A"], 0, &["10.0.0.1"], &["A"]),
+            kafka(false, "produce", "t", 0, 1),
+        ];
+        for f in &flows {
+            for h in &mut handlers {
+                h.process(f);
+            }
+        }
+        let mut om = String::new();
+        prometheus_client::encoding::text::encode(&mut om, &registry).expect("encode");
+        let text = crate::api::metrics::openmetrics_to_text(&om);
+        let helps: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("# HELP hubble_"))
+            .collect();
+        let want = [
+            "# HELP hubble_flows_processed_total Total number of flows processed",
+            "# HELP hubble_drop_total Number of drops",
+            "# HELP hubble_tcp_flags_total TCP flag occurrences",
+            "# HELP hubble_port_distribution_total Numbers of packets distributed by destination port",
+            "# HELP hubble_icmp_total Number of ICMP messages",
+            "# HELP hubble_policy_verdicts_total Total number of Cilium network policy verdicts",
+            "# HELP hubble_http_requests_total Count of HTTP requests",
+            "# HELP hubble_http_responses_total Count of HTTP responses",
+            "# HELP hubble_http_request_duration_seconds Quantiles of HTTP request duration in seconds",
+            "# HELP hubble_flows_to_world_total Total number of flows to reserved:world",
+            "# HELP hubble_dns_queries_total Number of DNS queries observed",
+            "# HELP hubble_dns_responses_total Number of DNS queries observed",
+            "# HELP hubble_dns_response_types_total Number of DNS queries observed",
+            "# HELP hubble_kafka_requests_total Count of Kafka requests",
+            "# HELP hubble_kafka_request_duration_seconds Quantiles of HTTP request duration in seconds",
+        ];
+        assert_eq!(helps, want, "{text}");
+        assert!(
+            text.contains(r#"hubble_icmp_total{family="IPv6",type="EchoRequest"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"hubble_kafka_request_duration_seconds_bucket{topic="t",api_key="produce",reporter="server",le="1"} 1"#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! The `--metrics` string, in Hubble's syntax (`--hubble-metrics`): handlers separated by
 //! spaces, each `name` or `name:option;option…`, options `key=value` (or a bare `key`).
 //!
+//! Handlers may also be separated by commas, as in the Helm value `hubble.metrics.enabled`
+//! that Cilium's documentation shows (`dns,drop,…,httpV2:labelsContext=a,b`), wrapped in
+//! Helm's list braces `{…}` or not, with commas inside option values escaped (`\,`) or not:
+//! a comma-separated piece that is not a handler name continues the option value before it.
+//!
 //! Stricter than Hubble where Hubble silently ignores a mistake: an unknown handler, an
 //! unknown option, a bad value, a handler given twice or `http` with `httpV2` is an error
 //! that names the offending token.
@@ -19,6 +24,9 @@ pub enum HandlerKind {
     Http,
     HttpV2,
     FlowsToWorld,
+    Dns,
+    Kafka,
+    Sctp,
 }
 
 /// Handler names as `--metrics` spells them.
@@ -32,6 +40,9 @@ pub const HANDLERS: &[(&str, HandlerKind)] = &[
     ("http", HandlerKind::Http),
     ("httpV2", HandlerKind::HttpV2),
     ("flows-to-world", HandlerKind::FlowsToWorld),
+    ("dns", HandlerKind::Dns),
+    ("kafka", HandlerKind::Kafka),
+    ("sctp", HandlerKind::Sctp),
 ];
 
 /// One enabled handler and its options.
@@ -47,6 +58,8 @@ pub struct HandlerSpec {
     pub port: bool,
     /// flows-to-world `syn-only`.
     pub syn_only: bool,
+    /// dns `query` and `ignoreAAAA`.
+    pub dns: super::dns::Options,
 }
 
 /// The parsed `--metrics` value: the handlers in the order given.
@@ -62,8 +75,9 @@ pub struct SpecError(String);
 impl MetricsSpec {
     /// Parses a `--metrics` value; an empty string enables no handler.
     pub fn parse(s: &str) -> Result<MetricsSpec, SpecError> {
-        let mut handlers: Vec<(&str, HandlerSpec)> = Vec::new();
-        for token in s.split_ascii_whitespace() {
+        let mut handlers: Vec<(String, HandlerSpec)> = Vec::new();
+        for token in &tokens(s) {
+            let token = token.as_str();
             let (name, options) = token.split_once(':').unwrap_or((token, ""));
             let err = |msg: String| SpecError(format!("{msg} in {token:?}"));
             if name.is_empty() {
@@ -96,6 +110,7 @@ impl MetricsSpec {
                 any_drop: false,
                 port: false,
                 syn_only: false,
+                dns: Default::default(),
             };
             let mut seen: Vec<String> = Vec::new();
             for option in options.split(';').filter(|o| !o.is_empty()) {
@@ -127,6 +142,8 @@ impl MetricsSpec {
                     (HandlerKind::FlowsToWorld, "any-drop") => spec.any_drop = true,
                     (HandlerKind::FlowsToWorld, "port") => spec.port = true,
                     (HandlerKind::FlowsToWorld, "syn-only") => spec.syn_only = true,
+                    (HandlerKind::Dns, "query") => spec.dns.query = true,
+                    (HandlerKind::Dns, "ignoreaaaa") => spec.dns.ignore_aaaa = true,
                     _ => {
                         let mut known: Vec<&str> = context::OPTION_KEYS.to_vec();
                         match kind {
@@ -134,6 +151,7 @@ impl MetricsSpec {
                             HandlerKind::FlowsToWorld => {
                                 known.extend(["any-drop", "port", "syn-only"])
                             }
+                            HandlerKind::Dns => known.extend(["query", "ignoreAAAA"]),
                             _ => {}
                         }
                         return Err(err(format!(
@@ -143,7 +161,7 @@ impl MetricsSpec {
                     }
                 }
             }
-            handlers.push((name, spec));
+            handlers.push((name.to_string(), spec));
         }
         Ok(MetricsSpec {
             handlers: handlers.into_iter().map(|(_, h)| h).collect(),
@@ -153,6 +171,70 @@ impl MetricsSpec {
     pub fn is_empty(&self) -> bool {
         self.handlers.is_empty()
     }
+}
+
+fn is_handler_name(piece: &str) -> bool {
+    let name = piece.split_once(':').map_or(piece, |(n, _)| n);
+    HANDLERS.iter().any(|(n, _)| *n == name)
+}
+
+/// The handler tokens of a `--metrics` value: split at whitespace, then at commas, a
+/// comma-separated piece that names no handler continuing the option value before it.
+fn tokens(s: &str) -> Vec<String> {
+    let s = s.trim();
+    let s = s
+        .strip_prefix('{')
+        .and_then(|r| r.strip_suffix('}'))
+        .unwrap_or(s);
+    let mut out: Vec<String> = Vec::new();
+    for word in s.split_ascii_whitespace() {
+        let mut first = true;
+        for piece in split_unescaped_commas(word) {
+            if piece.is_empty() {
+                continue;
+            }
+            let continues = !first && !is_handler_name(&piece) && {
+                // Only an option value (`key=value`) is continued by a comma.
+                out.last()
+                    .and_then(|t| t.split_once(':'))
+                    .is_some_and(|(_, opts)| {
+                        opts.rsplit(';').next().is_some_and(|o| o.contains('='))
+                    })
+            };
+            match out.last_mut() {
+                Some(last) if continues => {
+                    last.push(',');
+                    last.push_str(&piece);
+                }
+                _ => out.push(piece),
+            }
+            first = false;
+        }
+    }
+    out
+}
+
+/// `word` split at commas not escaped with a backslash; `\,` becomes a comma in its piece.
+fn split_unescaped_commas(word: &str) -> Vec<String> {
+    let mut pieces = vec![String::new()];
+    let mut chars = word.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&',') => {
+                chars.next();
+                if let Some(p) = pieces.last_mut() {
+                    p.push(',');
+                }
+            }
+            ',' => pieces.push(String::new()),
+            c => {
+                if let Some(p) = pieces.last_mut() {
+                    p.push(c);
+                }
+            }
+        }
+    }
+    pieces
 }
 
 impl std::str::FromStr for MetricsSpec {
@@ -201,6 +283,76 @@ mod tests {
         assert!(s.handlers[0].context.is_empty());
     }
 
+    /// The `hubble.metrics.enabled` example of Cilium's documentation
+    /// (Documentation/observability/metrics.rst), as rendered and as the Helm value.
+    pub const CILIUM_DOCS_LIST: &str = "dns,drop,tcp,flow,port-distribution,icmp,httpV2:exemplars=true;labelsContext=source_ip,source_namespace,source_workload,destination_ip,destination_namespace,destination_workload,traffic_direction";
+
+    fn assert_docs_list(s: &MetricsSpec) {
+        let kinds: Vec<HandlerKind> = s.handlers.iter().map(|h| h.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                HandlerKind::Dns,
+                HandlerKind::Drop,
+                HandlerKind::Tcp,
+                HandlerKind::Flow,
+                HandlerKind::PortDistribution,
+                HandlerKind::Icmp,
+                HandlerKind::HttpV2
+            ]
+        );
+        let http = &s.handlers[6];
+        assert!(http.exemplars);
+        assert_eq!(
+            http.context.label_names(),
+            [
+                "source_ip",
+                "source_namespace",
+                "source_workload",
+                "destination_ip",
+                "destination_namespace",
+                "destination_workload",
+                "traffic_direction"
+            ]
+        );
+        assert!(s.handlers[..6].iter().all(|h| h.context.is_empty()));
+    }
+
+    #[test]
+    fn parses_cilium_documented_list_in_every_spelling() {
+        assert_docs_list(&MetricsSpec::parse(CILIUM_DOCS_LIST).expect("docs list"));
+        // Helm's list syntax with escaped commas, as in the documentation's source.
+        let helm = format!(
+            "{{{}}}",
+            CILIUM_DOCS_LIST.replace("source_ip,", "source_ip\\,")
+        )
+        .replace("_namespace,", "_namespace\\,")
+        .replace("_workload,", "_workload\\,")
+        .replace("destination_ip,", "destination_ip\\,");
+        assert!(helm.starts_with("{dns,drop,") && helm.contains("source_ip\\,source_namespace"));
+        assert_docs_list(&MetricsSpec::parse(&helm).expect("helm list"));
+        // The agent's space-separated `hubble-metrics` form.
+        let spaced = CILIUM_DOCS_LIST.replacen(',', " ", 6);
+        assert!(spaced.starts_with("dns drop tcp flow port-distribution icmp httpV2:"));
+        assert_docs_list(&MetricsSpec::parse(&spaced).expect("spaced list"));
+    }
+
+    #[test]
+    fn dns_options() {
+        let s = MetricsSpec::parse("dns:query;ignoreAAAA kafka:sourceContext=pod").expect("valid");
+        assert_eq!(
+            s.handlers[0].dns,
+            crate::metrics::dns::Options {
+                query: true,
+                ignore_aaaa: true
+            }
+        );
+        assert_eq!(s.handlers[1].kind, HandlerKind::Kafka);
+        assert_eq!(s.handlers[1].context.label_names(), ["source"]);
+        let plain = MetricsSpec::parse("dns").expect("valid");
+        assert_eq!(plain.handlers[0].dns, Default::default());
+    }
+
     #[test]
     fn flows_to_world_options_and_whitespace() {
         let s = MetricsSpec::parse(
@@ -221,9 +373,20 @@ mod tests {
         let cases = [
             (
                 "flow bogus",
-                "unknown metric \"bogus\" (known: flow, drop, tcp, port-distribution, icmp, policy, http, httpV2, flows-to-world) in \"bogus\"",
+                "unknown metric \"bogus\" (known: flow, drop, tcp, port-distribution, icmp, policy, http, httpV2, flows-to-world, dns, kafka, sctp) in \"bogus\"",
             ),
-            ("dns:query", "unknown metric \"dns\""),
+            ("dns,bogus", "unknown metric \"bogus\" (known:"),
+            ("{dns,drop,bogus}", "unknown metric \"bogus\" (known:"),
+            ("sctp:port", "metric \"sctp\": unknown option \"port\""),
+            (
+                "dns:query;ignoreaaaa;bogus",
+                "metric \"dns\": unknown option \"bogus\" (known: sourcecontext",
+            ),
+            ("kafka:query", "metric \"kafka\": unknown option \"query\""),
+            (
+                "httpV2:labelsContext=source_ip,nope",
+                "invalid labelsContext value \"nope\"",
+            ),
             (
                 "flow:labelContext=source_pod",
                 "metric \"flow\": unknown option \"labelContext\"",

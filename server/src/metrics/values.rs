@@ -90,6 +90,16 @@ pub fn push_direction_lower(key: &mut Key, dir: i32) {
     push_enum(key, name, dir, true);
 }
 
+/// The L7 handlers' `reporter`: `client` for EGRESS, `server` for INGRESS, else `unknown`.
+pub fn reporter(flow: &dyn FlowView) -> &'static str {
+    use flowscope_proto::flow::TrafficDirection;
+    match TrafficDirection::try_from(flow.traffic_direction()) {
+        Ok(TrafficDirection::Egress) => "client",
+        Ok(TrafficDirection::Ingress) => "server",
+        _ => "unknown",
+    }
+}
+
 pub fn is_verdict(flow: &dyn FlowView, v: Verdict) -> bool {
     flow.verdict() == v as i32
 }

@@ -474,3 +474,52 @@ fn entry_without_l7_part_is_an_empty_http_flow() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn record_view_reads_kafka_as_its_proto_does() {
+    use flowscope_filter::FlowView;
+    let owned = |v: &dyn FlowView| {
+        v.kafka().map(|k| {
+            (
+                k.error_code,
+                k.api_version,
+                k.api_key.to_string(),
+                k.correlation_id,
+                k.topic.to_string(),
+            )
+        })
+    };
+    let mut p = L7Parser::new(RedactOptions::default());
+    let mut seen = Vec::new();
+    p.decode_each(
+        &prost::Message::encode_to_vec(&kafka_entry(&["deathstar-plans", "empire"])),
+        &state(),
+        |r| {
+            assert_eq!(owned(&r), owned(&r.to_proto()));
+            // flowd's records carry no DNS record.
+            assert!(r.dns().is_none());
+            seen.push(owned(&r));
+        },
+    )
+    .expect("decode");
+    assert_eq!(
+        seen,
+        [
+            Some((
+                0,
+                2,
+                "produce".to_string(),
+                7,
+                "deathstar-plans".to_string()
+            )),
+            Some((0, 2, "produce".to_string(), 7, "empire".to_string())),
+        ]
+    );
+    // An HTTP record is no Kafka record.
+    p.decode_each(
+        &prost::Message::encode_to_vec(&seed_denied()),
+        &state(),
+        |r| assert!(r.kafka().is_none()),
+    )
+    .expect("decode");
+}

@@ -93,6 +93,8 @@ pub enum L4 {
     Sctp {
         src: u16,
         dst: u16,
+        /// The type of the packet's first chunk (0, DATA, when it has none).
+        chunk_type: u8,
     },
     Icmpv4 {
         typ: u8,
@@ -113,11 +115,27 @@ pub enum L4 {
     },
 }
 
+/// Hubble's `SCTPChunkType` name of an SCTP chunk type, for the types it reports: INIT,
+/// INIT_ACK, SHUTDOWN, SHUTDOWN_ACK, SHUTDOWN_COMPLETE and ABORT (others are UNSUPPORTED).
+pub fn sctp_chunk_name(chunk_type: u8) -> Option<&'static str> {
+    Some(match chunk_type {
+        1 => "INIT",
+        2 => "INIT_ACK",
+        6 => "ABORT",
+        7 => "SHUTDOWN",
+        8 => "SHUTDOWN_ACK",
+        14 => "SHUTDOWN_COMPLETE",
+        _ => return None,
+    })
+}
+
 impl L4 {
     /// `(source port, destination port)`; 0 for port-less protocols.
     pub fn ports(&self) -> (u16, u16) {
         match *self {
-            L4::Tcp { src, dst, .. } | L4::Udp { src, dst } | L4::Sctp { src, dst } => (src, dst),
+            L4::Tcp { src, dst, .. } | L4::Udp { src, dst } | L4::Sctp { src, dst, .. } => {
+                (src, dst)
+            }
             _ => (0, 0),
         }
     }
@@ -643,6 +661,7 @@ fn sctp(data: &[u8], offset: usize) -> Result<Step<'_>, L34Error> {
         info: Info::L4(L4::Sctp {
             src: be16(h[0], h[1]),
             dst: be16(h[2], h[3]),
+            chunk_type: data.get(12).copied().unwrap_or(0),
         }),
         payload_at: 12,
         payload: sub(data, 12, data.len()),

@@ -139,7 +139,17 @@ mod tests {
     fn other_layers() {
         assert_eq!(summary(&Layers::default()), "");
         assert_eq!(with(Kind::Udp, Some(L4::Udp { src: 1, dst: 2 })), "UDP");
-        assert_eq!(with(Kind::Sctp, Some(L4::Sctp { src: 1, dst: 2 })), "SCTP");
+        assert_eq!(
+            with(
+                Kind::Sctp,
+                Some(L4::Sctp {
+                    src: 1,
+                    dst: 2,
+                    chunk_type: 0
+                })
+            ),
+            "SCTP"
+        );
         assert_eq!(with(Kind::Ipv4, None), "IPv4");
         assert_eq!(with(Kind::Ethernet, None), "Ethernet");
         assert_eq!(
