@@ -24,8 +24,8 @@ use flowscope_proto::observer::get_flows_response::ResponseTypes;
 pub use error::FilterError;
 pub use label_selector::Selector as LabelSelector;
 pub use view::{
-    DnsRef, EndpointRef, FlowView, HttpRef, IpField, IpRef, KafkaRef, L4Ref, L7Kind, Pairs, Side,
-    tcp_flag,
+    DnsRef, DnsTypes, EndpointRef, FlowView, HttpRef, IpField, IpRef, KafkaRef, L4Ref, L7Kind,
+    Pairs, Side, tcp_flag,
 };
 
 use predicate::Predicate;

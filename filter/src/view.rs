@@ -223,13 +223,63 @@ pub struct DnsRef<'a> {
     /// The response's return code (0 in requests).
     pub rcode: u32,
     /// The question types (`A`, `AAAA`, …).
-    pub qtypes: &'a [String],
+    pub qtypes: DnsTypes<'a>,
     /// The answer record types.
-    pub rrtypes: &'a [String],
+    pub rrtypes: DnsTypes<'a>,
     /// How many addresses the response returned.
     pub ips_returned: usize,
     /// `proxy` or `fqdn` (who observed the message).
     pub observation_source: &'a str,
+}
+
+/// DNS type names as a flow holds them: proto flows as text, flowd's records as type
+/// numbers with the function that names them.
+#[derive(Clone, Copy)]
+pub enum DnsTypes<'a> {
+    Names(&'a [String]),
+    Codes(&'a [u16], TypeName),
+}
+
+/// Names a DNS type number (`1` → `A`).
+pub type TypeName = fn(u16) -> &'static str;
+
+impl std::fmt::Debug for DnsTypes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl PartialEq for DnsTypes<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for DnsTypes<'_> {}
+
+impl<'a> DnsTypes<'a> {
+    pub fn len(&self) -> usize {
+        match self {
+            DnsTypes::Names(n) => n.len(),
+            DnsTypes::Codes(c, _) => c.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The names, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let (names, codes, name_of): (&'a [String], &'a [u16], TypeName) = match *self {
+            DnsTypes::Names(n) => (n, &[], |_| ""),
+            DnsTypes::Codes(c, f) => (&[], c, f),
+        };
+        names
+            .iter()
+            .map(String::as_str)
+            .chain(codes.iter().map(move |c| name_of(*c)))
+    }
 }
 
 /// The Kafka record of an L7 flow.
@@ -453,8 +503,8 @@ impl FlowView for Flow {
             layer7::Record::Dns(d) => Some(DnsRef {
                 query: &d.query,
                 rcode: d.rcode,
-                qtypes: &d.qtypes,
-                rrtypes: &d.rrtypes,
+                qtypes: DnsTypes::Names(&d.qtypes),
+                rrtypes: DnsTypes::Names(&d.rrtypes),
                 ips_returned: d.ips.len(),
                 observation_source: &d.observation_source,
             }),

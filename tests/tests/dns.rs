@@ -159,7 +159,10 @@ fn a_pods_lookups_through_a_real_dns_server_are_dns_flows() {
     let flowd = Flowd::start(FlowdOptions {
         state_yaml: STATE,
         netns: Some(node.name.clone()),
-        extra_args: vec!["--interface=lxc-client".to_string()],
+        extra_args: vec![
+            "--interface=lxc-client".to_string(),
+            "--metrics=dns:query;ignoreAAAA".to_string(),
+        ],
         buffer_capacity: 4095,
         shell_setup: None,
     });
@@ -258,6 +261,50 @@ fn a_pods_lookups_through_a_real_dns_server_are_dns_flows() {
         only.iter()
             .all(|f| f["l7"]["dns"]["query"] == "nope.lab.example."),
         "{only:#?}"
+    );
+
+    // Hubble's dns metrics count flowd's DNS flows.
+    let out = node.exec(&[
+        "curl",
+        "-sf",
+        &format!("http://127.0.0.1:{}/metrics", flowd.metrics_port),
+    ]);
+    let metrics = String::from_utf8_lossy(&out.stdout);
+    let series = |name: &str, labels: &[&str]| {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name) && labels.iter().all(|x| l.contains(x)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    let www = r#"query="www.lab.example.""#;
+    assert!(
+        series("hubble_dns_queries_total{", &[www, r#"qtypes="A""#]) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        series(
+            "hubble_dns_responses_total{",
+            &[www, r#"rcode="No Error""#, r#"ips_returned="1""#]
+        ) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        series(
+            "hubble_dns_response_types_total{",
+            &[www, r#"type="CNAME""#]
+        ) >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        series(
+            "hubble_dns_responses_total{",
+            &[
+                r#"query="nope.lab.example.""#,
+                r#"rcode="Non-Existent Domain""#
+            ]
+        ) >= 1.0,
+        "{metrics}"
     );
     drop(server);
 }

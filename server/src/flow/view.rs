@@ -3,7 +3,8 @@
 use std::borrow::Cow;
 
 use flowscope_filter::{
-    EndpointRef, FlowView, HttpRef, IpField, IpRef, KafkaRef, L4Ref, L7Kind, Side, tcp_flag,
+    DnsRef, DnsTypes, EndpointRef, FlowView, HttpRef, IpField, IpRef, KafkaRef, L4Ref, L7Kind,
+    Side, tcp_flag,
 };
 
 use flowscope_proto::flow::Flow;
@@ -150,9 +151,19 @@ impl FlowView for FlowRecord {
         })
     }
     fn dns_query(&self) -> Option<&str> {
+        self.dns().map(|d| d.query)
+    }
+    fn dns(&self) -> Option<DnsRef<'_>> {
         let l7 = self.l7.as_deref()?;
         match &l7.data {
-            L7Data::Dns(d) => Some(l7.str(d.query)),
+            L7Data::Dns(d) => Some(DnsRef {
+                query: l7.str(d.query),
+                rcode: d.rcode,
+                qtypes: DnsTypes::Codes(&d.qtypes, crate::parser::dns::type_name),
+                rrtypes: DnsTypes::Codes(&d.rrtypes, crate::parser::dns::type_name),
+                ips_returned: d.ips.len(),
+                observation_source: d.observation_source,
+            }),
             _ => None,
         }
     }

@@ -113,7 +113,7 @@ impl Handler for Dns {
         let Some(dns) = flow.dns() else {
             return;
         };
-        if self.opts.ignore_aaaa && dns.qtypes.len() == 1 && dns.qtypes[0] == "AAAA" {
+        if self.opts.ignore_aaaa && dns.qtypes.len() == 1 && dns.qtypes.iter().eq(["AAAA"]) {
             return;
         }
         self.ctx_values.clear();
@@ -142,7 +142,7 @@ impl Handler for Dns {
         if dropped || !reply {
             return;
         }
-        for rrtype in dns.rrtypes {
+        for rrtype in dns.rrtypes.iter() {
             let k = self.response_types.key();
             k.append(&self.ctx_values);
             k.push(rrtype);
@@ -162,10 +162,6 @@ mod tests {
     use super::super::testutil::*;
     use super::*;
     use flowscope_proto::flow::Flow;
-
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
 
     #[test]
     fn rcode_names_as_hubble() {
@@ -243,8 +239,8 @@ mod tests {
             (d.query, d.rcode, d.ips_returned, d.observation_source),
             ("a.example.", 2, 1, "proxy")
         );
-        assert_eq!(d.qtypes, strings(&["A"]).as_slice());
-        assert_eq!(d.rrtypes, strings(&["A"]).as_slice());
+        assert!(d.qtypes.iter().eq(["A"]));
+        assert!(d.rrtypes.iter().eq(["A"]));
         assert!(http(false, "GET", 0, 0, None).dns().is_none());
     }
 }
