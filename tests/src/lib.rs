@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used)] // test support: failing loudly is the point
 
+pub mod dnsmasq;
 pub mod fake_observer;
+pub mod grafana;
 pub mod netns;
 pub mod python;
 pub mod tmux;

@@ -1,7 +1,7 @@
 //! Network namespaces the tests create themselves, removed on drop (even on failure).
 //! Deleting a namespace deletes the veth ends inside it, and with them their peers.
 
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 /// True when the tests run as root (namespaces and eBPF need it).
 pub fn is_root() -> bool {
@@ -97,4 +97,16 @@ pub fn route(ns: &Netns, args: &[&str]) {
     let mut all = vec!["-n", ns.name.as_str(), "route", "add"];
     all.extend_from_slice(args);
     ip(&all);
+}
+
+/// Processes a test started in its namespaces; killed by pid (and reaped) on drop.
+pub struct Procs(pub Vec<Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
 }

@@ -3,10 +3,10 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flowscope_tests::netns::{Netns, is_root, route, veth};
+use flowscope_tests::netns::{Netns, Procs, is_root, route, veth};
 use flowscope_tests::tmux::{Tmux, flowtop_command};
 use flowscope_tests::{Flowd, FlowdOptions, Prometheus};
 
@@ -55,18 +55,6 @@ spec:
     - toEndpoints: [{matchLabels: {app: server}}]
     - toPorts: [{ports: [{port: "53", protocol: UDP}]}]
 "#;
-
-/// Processes started in the namespaces; killed by pid on drop.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for s in &mut self.0 {
-            let _ = s.kill();
-            let _ = s.wait();
-        }
-    }
-}
 
 struct Lab {
     // Field order is drop order: processes first, then namespaces.

@@ -5,9 +5,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use flowscope_tests::dnsmasq::DnsServer;
 use flowscope_tests::netns::{Netns, is_root, route, veth};
 use flowscope_tests::{Flowd, FlowdOptions};
 use serde_json::Value;
@@ -26,24 +26,6 @@ endpoints:
 "#;
 
 const DNS_IP: &str = "10.203.9.2";
-
-/// dnsmasq and the pod's resolver configuration; removed on drop.
-struct DnsServer {
-    child: Child,
-    resolv_dir: std::path::PathBuf,
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.resolv_dir);
-        // /etc/netns itself, unless another namespace's configuration is in it.
-        if let Some(parent) = self.resolv_dir.parent() {
-            let _ = std::fs::remove_dir(parent);
-        }
-    }
-}
 
 /// A query for `name` (type A) over TCP, from the pod, with Python's sockets: the answer's
 /// rcode, or an error.
@@ -93,9 +75,6 @@ fn a_pods_lookups_through_a_real_dns_server_are_dns_flows() {
         eprintln!("skipped: needs root for namespaces and eBPF");
         return;
     }
-    let Ok(dnsmasq) = which("dnsmasq") else {
-        panic!("dnsmasq is needed (Debian package dnsmasq-base; scripts/test.sh installs it)");
-    };
     let tag = format!("fsdns{}", std::process::id() % 100_000);
     let node = Netns::new(&format!("{tag}-node"));
     let client = Netns::new(&format!("{tag}-client"));
@@ -124,37 +103,16 @@ fn a_pods_lookups_through_a_real_dns_server_are_dns_flows() {
             .success()
     );
 
-    // `ip netns exec` puts /etc/netns/<ns>/resolv.conf in place of /etc/resolv.conf.
-    let resolv_dir = std::path::PathBuf::from(format!("/etc/netns/{}", client.name));
-    std::fs::create_dir_all(&resolv_dir).unwrap();
-    std::fs::write(
-        resolv_dir.join("resolv.conf"),
-        format!("nameserver {DNS_IP}\noptions attempts:2 timeout:2\n"),
-    )
-    .unwrap();
-    let server = DnsServer {
-        child: world
-            .command(&dnsmasq)
-            .args([
-                "--keep-in-foreground",
-                "--no-resolv",
-                "--no-hosts",
-                "--bind-interfaces",
-                "--user=root",
-                "--pid-file=",
-                "--port=53",
-                &format!("--listen-address={DNS_IP}"),
-                "--local=/lab.example/",
-                "--local-ttl=300",
-                "--host-record=shop.lab.example,10.203.2.2",
-                "--cname=www.lab.example,shop.lab.example",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-        resolv_dir,
-    };
+    let server = DnsServer::start(
+        &world,
+        DNS_IP,
+        &client,
+        &[
+            "--local-ttl=300",
+            "--host-record=shop.lab.example,10.203.2.2",
+            "--cname=www.lab.example,shop.lab.example",
+        ],
+    );
 
     let flowd = Flowd::start(FlowdOptions {
         state_yaml: STATE,
@@ -307,12 +265,4 @@ fn a_pods_lookups_through_a_real_dns_server_are_dns_flows() {
         "{metrics}"
     );
     drop(server);
-}
-
-fn which(program: &str) -> Result<String, ()> {
-    ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-        .iter()
-        .map(|d| format!("{d}/{program}"))
-        .find(|p| std::path::Path::new(p).exists())
-        .ok_or(())
 }
