@@ -6,6 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::flow::{FlowRecord, InterfaceNames, Time};
+use crate::fqdn::FqdnCache;
 use crate::identity::StateHandle;
 use crate::parser::l7::{L7Parser, RedactOptions};
 use crate::parser::l34::L34Parser;
@@ -19,6 +20,8 @@ pub struct Decoders {
     /// One parser for all access-log connections: a response pairs with its request
     /// whichever connection each came on.
     l7: Arc<Mutex<L7Parser>>,
+    /// Names learnt from DNS answers, shared by every datapath reader.
+    fqdn: Arc<FqdnCache>,
 }
 
 impl Decoders {
@@ -27,13 +30,16 @@ impl Decoders {
             state,
             stats,
             l7: Arc::new(Mutex::new(L7Parser::new(redact))),
+            fqdn: Arc::new(FqdnCache::default()),
         }
     }
 
     /// A parser for one datapath reader task: its records are this node's, so interfaces
     /// are named as the kernel names them.
     pub fn datapath_parser(&self) -> L34Parser {
-        L34Parser::new().with_interface_names(InterfaceNames::system())
+        L34Parser::new()
+            .with_interface_names(InterfaceNames::system())
+            .with_fqdn_cache(self.fqdn.clone())
     }
 
     /// Decodes one access-log datagram (already counted as received) and hands each of its

@@ -127,7 +127,7 @@ pub struct EndpointInfo {
 #[derive(Debug, Default)]
 pub struct ClusterState {
     /// Shared with every flow of this state.
-    node_name: Arc<str>,
+    node_name: Arc<String>,
     endpoints: Vec<Arc<EndpointInfo>>,
     by_ip: HashMap<IpAddr, Arc<EndpointInfo>>,
     identity_labels: HashMap<u32, Arc<[String]>>,
@@ -139,7 +139,7 @@ impl ClusterState {
     /// A state with only the reserved identities.
     pub fn empty(node_name: &str) -> Self {
         let mut s = ClusterState {
-            node_name: Arc::from(node_name),
+            node_name: Arc::new(node_name.to_string()),
             ..Default::default()
         };
         s.add_reserved();
@@ -275,7 +275,7 @@ impl ClusterState {
     }
 
     pub fn set_node_name(&mut self, name: &str) {
-        self.node_name = Arc::from(name);
+        self.node_name = Arc::new(name.to_string());
     }
 
     pub fn node_name(&self) -> &str {
@@ -294,7 +294,7 @@ impl ClusterState {
         self.policy_rules.get(i)
     }
 
-    pub fn node_name_shared(&self) -> &Arc<str> {
+    pub fn node_name_shared(&self) -> &Arc<String> {
         &self.node_name
     }
 

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod document;
 pub mod enrich;
 pub mod flow;
+pub mod fqdn;
 pub mod identity;
 pub mod metrics;
 pub mod observer;

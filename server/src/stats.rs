@@ -381,7 +381,7 @@ mod tests {
             writer.write(Arc::new(crate::flow::Event::Lost(
                 crate::flow::LostRecord {
                     time: crate::flow::Time::default(),
-                    node: Arc::from("n"),
+                    node: Arc::new("n".to_string()),
                     source: 0,
                     count: 1,
                     cpu: None,

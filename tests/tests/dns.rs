@@ -221,6 +221,47 @@ fn a_pods_lookups_through_a_real_dns_server_are_dns_flows() {
         "{only:#?}"
     );
 
+    // The answers name their addresses: the pod's later traffic to 10.203.2.2 carries
+    // `destination_names`, and Hubble's --to-fqdn / --fqdn find it.
+    let send = "import socket; socket.socket(socket.AF_INET,socket.SOCK_DGRAM).sendto(b'x',('10.203.2.2',7))";
+    assert!(client.exec(&["python3", "-c", send]).status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let named = loop {
+        let out = flowd.flowctl(&[
+            "observe",
+            "--all",
+            "-o",
+            "jsonpb",
+            "--to-fqdn",
+            "*.lab.example",
+            "--protocol",
+            "udp",
+        ]);
+        let flows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap()["flow"].clone())
+            .filter(|f| f["l4"]["UDP"]["destination_port"] == 7)
+            .collect();
+        if !flows.is_empty() || Instant::now() > deadline {
+            break flows;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(!named.is_empty(), "no flow to a resolved address");
+    for f in &named {
+        assert_eq!(
+            f["destination_names"],
+            serde_json::json!(["shop.lab.example", "www.lab.example"]),
+            "{f}"
+        );
+        assert_eq!(f["IP"]["destination"], "10.203.2.2");
+    }
+    let out = flowd.flowctl(&["observe", "--all", "--fqdn", "nope.lab.example"]);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).trim().is_empty(),
+        "an NXDOMAIN names nothing"
+    );
+
     // Hubble's dns metrics count flowd's DNS flows.
     let out = node.exec(&[
         "curl",

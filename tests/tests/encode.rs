@@ -10,7 +10,9 @@ use std::sync::Arc;
 use flowscope_proto::flow::Flow;
 use flowscope_proto::observer::{GetFlowsResponse, get_flows_response::ResponseTypes};
 use flowscope_server::flow::encode::{Encoder, Plan};
-use flowscope_server::flow::{Event, FlowRecord, LostRecord, NetInterface, PolicyRef, Time, mask};
+use flowscope_server::flow::{
+    Event, FlowNames, FlowRecord, LostRecord, NetInterface, PolicyRef, Time, mask,
+};
 use flowscope_server::identity::ClusterState;
 use flowscope_server::parser::l7::{L7Parser, RedactOptions};
 use flowscope_server::parser::l34::L34Parser;
@@ -52,6 +54,7 @@ fn masks() -> Vec<Option<Vec<String>>> {
         m(&[
             // Paths cannot go below a repeated field (Go's `fieldmaskpb.IsValid`).
             "interface.name",
+            "destination_names",
             "ingress_allowed_by",
             "egress_allowed_by",
             "ingress_denied_by",
@@ -208,6 +211,13 @@ fn encoder_matches_reference_on_the_workload() {
             r.policy = Some(rules[i % 2].clone());
             with_policy += 1;
         }
+        if i % 5 == 0 {
+            let names: Arc<[String]> = vec!["a.example".to_string(), String::new()].into();
+            r.names = Some(Box::new(FlowNames {
+                source: (i % 2 == 0).then(|| names.clone()),
+                destination: Some(names),
+            }));
+        }
     }
     let listed = records
         .iter()
@@ -277,7 +287,7 @@ fn lost_events_encode_as_their_reference() {
                 seconds: 1_700_000_000,
                 nanos: 5,
             },
-            node: "n1".into(),
+            node: std::sync::Arc::new("n1".to_string()),
             source: 2,
             count: 12,
             cpu,

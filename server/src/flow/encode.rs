@@ -30,6 +30,8 @@ mod field {
     pub const L4: u32 = 6;
     pub const SOURCE: u32 = 8;
     pub const DESTINATION: u32 = 9;
+    pub const SOURCE_NAMES: u32 = 13;
+    pub const DESTINATION_NAMES: u32 = 14;
     pub const TYPE: u32 = 10;
     pub const NODE_NAME: u32 = 11;
     pub const L7: u32 = 15;
@@ -60,7 +62,7 @@ mod field {
     };
 
     /// Every field, in the order they are written.
-    pub const ALL: [u32; 37] = [
+    pub const ALL: [u32; 39] = [
         TIME,
         UUID,
         EMITTER,
@@ -73,6 +75,8 @@ mod field {
         TUNNEL,
         SOURCE,
         DESTINATION,
+        SOURCE_NAMES,
+        DESTINATION_NAMES,
         TYPE,
         NODE_NAME,
         L7,
@@ -240,6 +244,15 @@ impl Encoder {
                 }
             }
             field::SOURCE => peer(out, number, &r.source),
+            field::SOURCE_NAMES | field::DESTINATION_NAMES => {
+                let names = r.names.as_deref().and_then(|n| match number {
+                    field::SOURCE_NAMES => n.source.as_deref(),
+                    _ => n.destination.as_deref(),
+                });
+                for name in names.unwrap_or(&[]) {
+                    bytes_always(out, number, name.as_bytes());
+                }
+            }
             field::DESTINATION => peer(out, number, &r.destination),
             field::TYPE => uint(out, number, u64::from(r.flow_type)),
             field::NODE_NAME => string(out, number, r.node.as_bytes()),

@@ -108,7 +108,7 @@ pub struct IpTrace {
 pub struct FlowRecord {
     pub time: Time,
     pub uuid: [u8; 16],
-    pub node: Arc<str>,
+    pub node: Arc<String>,
     pub source: Peer,
     pub destination: Peer,
     pub ethernet: Option<EthernetLayer>,
@@ -145,11 +145,21 @@ pub struct FlowRecord {
     pub ip_trace: Option<Box<IpTrace>>,
     /// Boxed: socket traces are rare, and the ring holds every other flow.
     pub sock: Option<Box<SockInfo>>,
+    /// `source_names` / `destination_names` from the DNS answers flowd saw; boxed, as only
+    /// flows to or from resolved addresses have them.
+    pub names: Option<Box<FlowNames>>,
+}
+
+/// The names of a flow's addresses ([`crate::fqdn::FqdnCache`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlowNames {
+    pub source: Option<Arc<[String]>>,
+    pub destination: Option<Arc<[String]>>,
 }
 
 impl FlowRecord {
     /// A record of `flow_type` with everything else empty.
-    pub fn new(time: Time, uuid: [u8; 16], node: Arc<str>, flow_type: u8) -> Self {
+    pub fn new(time: Time, uuid: [u8; 16], node: Arc<String>, flow_type: u8) -> Self {
         FlowRecord {
             time,
             uuid,
@@ -180,6 +190,7 @@ impl FlowRecord {
             proxy_port: 0,
             ip_trace: None,
             sock: None,
+            names: None,
         }
     }
 }
@@ -199,7 +210,7 @@ impl FlowRecord {
 #[derive(Debug, Clone)]
 pub struct LostRecord {
     pub time: Time,
-    pub node: Arc<str>,
+    pub node: Arc<String>,
     /// `LostEventSource`.
     pub source: i32,
     pub count: u64,
@@ -208,6 +219,8 @@ pub struct LostRecord {
 
 /// What the ring holds.
 #[derive(Debug, Clone)]
+// Flows are nearly every event: boxing the record would cost an allocation per flow.
+#[allow(clippy::large_enum_variant)]
 pub enum Event {
     Flow(FlowRecord),
     Lost(LostRecord),

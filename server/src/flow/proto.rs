@@ -261,6 +261,16 @@ impl FlowRecord {
             socket_cookie: self.sock.as_ref().map_or(0, |s| s.cookie),
             cgroup_id: self.sock.as_ref().map_or(0, |s| s.cgroup_id),
             summary: summary(self),
+            source_names: self
+                .names
+                .as_ref()
+                .and_then(|n| n.source.as_ref())
+                .map_or_else(Vec::new, |n| n.to_vec()),
+            destination_names: self
+                .names
+                .as_ref()
+                .and_then(|n| n.destination.as_ref())
+                .map_or_else(Vec::new, |n| n.to_vec()),
             ..Default::default()
         };
         if let Some(p) = &self.policy {

@@ -74,8 +74,12 @@ impl FlowView for FlowRecord {
     fn service(&self, _side: Side) -> Option<(&str, &str)> {
         None
     }
-    fn names(&self, _side: Side) -> &[String] {
-        &[]
+    fn names(&self, side: Side) -> &[String] {
+        let names = self.names.as_deref().and_then(|n| match side {
+            Side::Source => n.source.as_deref(),
+            Side::Destination => n.destination.as_deref(),
+        });
+        names.unwrap_or(&[])
     }
     fn ip(&self, field: IpField) -> IpRef<'_> {
         let Some(ip) = &self.ip else {

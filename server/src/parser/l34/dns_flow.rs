@@ -94,6 +94,14 @@ impl L34Parser {
         let (Some(src), Some(dst)) = (src, dst) else {
             return Err(L34Error::NotAFlow(layout::MSG_FLOWSCOPE_DNS));
         };
+        if let Some(cache) = &self.fqdn
+            && msg.response
+            && msg.rcode == 0
+        {
+            let mut names: Vec<&str> = vec![&msg.query];
+            names.extend(msg.cnames.iter().map(String::as_str));
+            cache.learn(&msg.ips, &names, msg.ttl, time.seconds);
+        }
         let latency_ns = if msg.response {
             self.dns
                 .answer(&(dst, dport, src, sport, proto, msg.id), time)
@@ -275,6 +283,39 @@ mod tests {
         assert_eq!(d.cnames, ["example.com."]);
         assert_eq!((d.ttl, d.rcode), (60, 0));
         assert_eq!(d.rrtypes, ["CNAME", "A", "A"]);
+    }
+
+    #[test]
+    fn answers_name_the_addresses_of_later_flows() {
+        let state = ClusterState::parse(STATE).expect("state");
+        let cache = std::sync::Arc::new(crate::fqdn::FqdnCache::default());
+        let mut p = L34Parser::new().with_fqdn_cache(cache);
+        p.decode(&capture(false, 0, &answer_www_cname_a()), at(0), &state)
+            .expect("answer");
+        // The pod then connects to one of the answer's addresses.
+        let ip = build::ipv4(
+            Ip4::new([10, 244, 1, 10], [93, 184, 216, 35]),
+            L4Spec::Udp {
+                src: 5000,
+                dst: 443,
+            },
+        );
+        let rec = TraceRecord {
+            version: 1,
+            obs_point: layout::TRACE_FROM_ENDPOINT,
+            source: 101,
+            ..Default::default()
+        }
+        .record(&build::ether(SRC_MAC, DST_MAC, 0x0800, &ip));
+        let f = p.decode(&rec, at(1_000), &state).expect("trace").to_proto();
+        assert_eq!(f.destination_names, ["example.com", "www.example.com"]);
+        assert!(f.source_names.is_empty());
+        // After the answer's TTL (60 s), the names no longer apply.
+        let later = p
+            .decode(&rec, at(61_000), &state)
+            .expect("trace")
+            .to_proto();
+        assert!(later.destination_names.is_empty());
     }
 
     #[test]

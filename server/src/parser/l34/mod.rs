@@ -26,6 +26,7 @@ pub mod packet;
 pub mod summary;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use flowscope_proto::flow::{Flow, FlowType, TrafficDirection, Verdict};
 use flowscope_proto::names;
@@ -34,8 +35,10 @@ use flowscope_proto::types::Timestamp;
 use crate::enrich;
 use crate::flow::uuid::UuidGen;
 use crate::flow::{
-    FlowRecord, InterfaceNames, IpInfo, IpTrace, Peer, SockInfo, SummaryKind, Time, ip_version,
+    FlowNames, FlowRecord, InterfaceNames, IpInfo, IpTrace, Peer, SockInfo, SummaryKind, Time,
+    ip_version,
 };
+use crate::fqdn::FqdnCache;
 use crate::identity::ClusterState;
 use layout::{
     DebugCapture, DropNotify, PacketFlags, PolicyVerdictNotify, TraceNotify, TraceSockNotify,
@@ -100,6 +103,8 @@ pub struct L34Parser {
     ip_trace_option_type: u32,
     interfaces: InterfaceNames,
     dns: dns_flow::DnsPairing,
+    /// Names learnt from DNS answers, shared with the other decoders.
+    fqdn: Option<Arc<FqdnCache>>,
 }
 
 impl Default for L34Parser {
@@ -277,7 +282,15 @@ impl L34Parser {
             ip_trace_option_type: 0,
             interfaces: InterfaceNames::without_names(),
             dns: dns_flow::DnsPairing::default(),
+            fqdn: None,
         }
+    }
+
+    /// Learns names from the DNS answers this parser decodes and gives flows to and from
+    /// the addresses `source_names` / `destination_names` (Hubble's FQDN cache).
+    pub fn with_fqdn_cache(mut self, cache: Arc<FqdnCache>) -> Self {
+        self.fqdn = Some(cache);
+        self
     }
 
     /// Names interfaces as this node's kernel does (Hubble's link cache). Without it flows
@@ -432,7 +445,19 @@ impl L34Parser {
             // `debug_capture_point` is the subtype, kept in `event_type`.
             Notify::Capture(_) => {}
         }
+        r.names = self.names_of(r.ip.as_ref(), time);
         r
+    }
+
+    /// The learnt names of a flow's addresses, if either has any.
+    fn names_of(&self, ip: Option<&IpInfo>, time: Time) -> Option<Box<FlowNames>> {
+        let (cache, ip) = (self.fqdn.as_ref()?, ip?);
+        let lookup = |a: Option<IpAddr>| a.and_then(|a| cache.names(a, time.seconds));
+        let names = FlowNames {
+            source: lookup(ip.source),
+            destination: lookup(ip.destination),
+        };
+        (names.source.is_some() || names.destination.is_some()).then(|| Box::new(names))
     }
 
     /// Hubble's `sock` parser. The source is the socket's pod, found by cgroup id; the cluster
