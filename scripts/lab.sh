@@ -159,7 +159,8 @@ echo '{"id":1}' > "$work/www/details/1"
 run_in() { ns=$1; shift; ip netns exec "$ns" "$@"; }
 ip netns exec "$ns_node" "$bin/flowd" --state "$work/state.yaml" --policy "$work/policy.yaml" \
   --interface lxc-productpage --interface lxc-details --interface lxc-client \
-  --listen-address "" --metrics-address "" --unix-socket "$work/hubble.sock" \
+  --listen-address "" --metrics-address 127.0.0.1:9965 --unix-socket "$work/hubble.sock" \
+  --metrics 'dns,drop,tcp,flow,port-distribution,icmp,httpV2:exemplars=true;labelsContext=source_ip,source_namespace,source_workload,destination_ip,destination_namespace,destination_workload,traffic_direction' \
   --access-log-socket "$work/access_log.sock" >/dev/null 2>"$work/flowd.log" &
 pids+=($!)
 for ns in "$ns_pp" "$ns_details"; do
@@ -216,6 +217,10 @@ if [ "$check" = 1 ]; then
   dns=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) -> 10.99.0.100:53 \(world\) policy-verdict:L4-Only EGRESS ALLOWED \(UDP\)')
   dns_query=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) -> 10.99.0.100:53 \(world\) dns-request datapath FORWARDED \(DNS Query www.lab.example. A\)')
   dns_answer=$(count 'default/client-6d4b9c7f5-abcde:[0-9]+ \(ID:[0-9]+\) <- 10.99.0.100:53 \(world\) dns-response datapath FORWARDED \(DNS Answer "10.99.1.2" CNAMEs: "productpage.lab.example." TTL: 30 \(Query www.lab.example. A\)\)')
+  dns_metric=$(ip netns exec "$ns_node" curl -s http://127.0.0.1:9965/metrics |
+    grep -cE '^hubble_dns_responses_total\{.*rcode="No Error"' || true)
+  echo "lab metrics: hubble_dns_responses_total series=$dns_metric (want >= 1)"
+  [ "$dns_metric" -ge 1 ] || exit 1
   echo "lab check: l7_dropped=$l7_dropped to_pod=$to_pod cidr_ok=$cidr_ok cidr_drop=$cidr_drop deny_drop=$deny_drop dns=$dns dns_query=$dns_query dns_answer=$dns_answer (want >= $rounds each)"
   for v in "$l7_dropped" "$to_pod" "$cidr_ok" "$cidr_drop" "$deny_drop" "$dns" "$dns_query" "$dns_answer"; do
     [ "$v" -ge "$rounds" ] || exit 1
@@ -225,6 +230,8 @@ fi
 
 echo "flowd: $server"
 echo "  try: $bin/flowctl observe --server $server --verdict DROPPED"
+echo "       $bin/flowctl observe --server $server --protocol dns"
+echo "  metrics (Cilium's documented list): ip netns exec $ns_node curl -s http://127.0.0.1:9965/metrics"
 echo "Sending $rounds rounds of traffic; Ctrl-C to stop and clean up."
 traffic &
 pids+=($!)
