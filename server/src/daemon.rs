@@ -52,6 +52,8 @@ pub struct Config {
     pub dns_cap_len: u32,
     pub transport: Transport,
     pub wakeup_bytes: u32,
+    /// The other nodes the Peer service announces.
+    pub peers: crate::peers::PeerConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -422,7 +424,8 @@ pub async fn run(
         Some((_, listener)) => listener.local_addr().ok(),
         None => None,
     };
-    let peer = api::peer::PeerService::new(handle.clone(), api_address, stop_rx.clone());
+    let peer_map = crate::peers::spawn(cfg.peers.clone(), api_address, stop_rx.clone());
+    let peer = api::peer::PeerService::new(handle.clone(), api_address, stop_rx.clone(), peer_map);
     let routes = api::grpc_routes(handle.clone(), peer).await?;
     let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

@@ -36,6 +36,16 @@ struct Args {
     /// Node name flows carry (default: the state file's, else the hostname).
     #[arg(long)]
     node_name: Option<String>,
+    /// Another node the Peer service announces, `[NAME=]HOST:PORT` (repeatable).
+    #[arg(long = "peer")]
+    peers: Vec<flowscope_server::peers::StaticPeer>,
+    /// A DNS name whose A/AAAA records are nodes the Peer service announces, `NAME[:PORT]`
+    /// (port 4244 by default), e.g. a Kubernetes headless Service.
+    #[arg(long)]
+    peer_dns: Option<flowscope_server::peers::DnsPeers>,
+    /// Seconds between resolutions of --peer-dns.
+    #[arg(long, default_value_t = 30)]
+    peer_dns_interval: u64,
     /// Flows kept for GetFlows history: 2^n-1 (4095, 65535, 1048575, ...).
     #[arg(long, default_value_t = 4095)]
     buffer_capacity: u64,
@@ -173,6 +183,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
         dns_cap_len: args.dns_capture_len,
         transport: args.datapath_transport,
         wakeup_bytes: args.ringbuf_wakeup_bytes,
+        peers: flowscope_server::peers::PeerConfig {
+            statics: args.peers,
+            dns: args.peer_dns,
+            interval: std::time::Duration::from_secs(args.peer_dns_interval.max(1)),
+        },
     };
     let shutdown = async {
         let mut term =

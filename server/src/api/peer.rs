@@ -1,6 +1,7 @@
-//! `peer.Peer/Notify`: the nodes a relay should connect to. A flowd node knows only itself:
-//! it announces itself (PEER_ADDED with its node name and Observer API address) and keeps
-//! the stream open, as a Cilium agent's Hubble peer service does for its own node.
+//! `peer.Peer/Notify`: the nodes a relay should connect to. flowd announces itself
+//! (PEER_ADDED with its node name and Observer API address) and the peers it knows
+//! ([`crate::peers`]: a static list and a DNS name), then every change to them, until the
+//! client goes away or flowd stops, as a Cilium agent's Hubble peer service does.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::observer::ObserverHandle;
+use crate::peers::{self, PeerMap};
 
 pub struct PeerService {
     handle: Arc<ObserverHandle>,
@@ -19,6 +21,8 @@ pub struct PeerService {
     address: Option<SocketAddr>,
     /// Becomes true when flowd shuts down: open streams end then.
     stop: watch::Receiver<bool>,
+    /// The other nodes, as discovery finds them.
+    peers: watch::Receiver<PeerMap>,
 }
 
 impl PeerService {
@@ -26,11 +30,13 @@ impl PeerService {
         handle: Arc<ObserverHandle>,
         address: Option<SocketAddr>,
         stop: watch::Receiver<bool>,
+        peers: watch::Receiver<PeerMap>,
     ) -> Self {
         PeerService {
             handle,
             address,
             stop,
+            peers,
         }
     }
 
@@ -45,6 +51,11 @@ impl PeerService {
     }
 }
 
+/// Resolves when flowd stops.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
 #[tonic::async_trait]
 impl Peer for PeerService {
     type NotifyStream = ReceiverStream<Result<ChangeNotification, Status>>;
@@ -53,16 +64,38 @@ impl Peer for PeerService {
         &self,
         _request: Request<NotifyRequest>,
     ) -> Result<Response<Self::NotifyStream>, Status> {
-        let (tx, rx) = mpsc::channel(1);
-        tx.send(Ok(self.own()))
-            .await
-            .map_err(|_| Status::internal("stream closed"))?;
+        let (tx, rx) = mpsc::channel(64);
+        let mut watch = self.peers.clone();
+        let mut known = watch.borrow_and_update().clone();
+        let mut first = vec![self.own()];
+        first.extend(peers::added(&known));
         let mut stop = self.stop.clone();
-        // Held open until the client goes away or flowd stops.
+        // Held open, with every change, until the client goes away or flowd stops.
         tokio::spawn(async move {
-            tokio::select! {
-                _ = tx.closed() => {}
-                _ = stop.wait_for(|s| *s) => {}
+            for n in first {
+                if tx.send(Ok(n)).await.is_err() {
+                    return;
+                }
+            }
+            loop {
+                tokio::select! {
+                    _ = tx.closed() => return,
+                    _ = stopped(&mut stop) => return,
+                    changed = watch.changed() => {
+                        if changed.is_err() {
+                            // Discovery ended (flowd stops): keep the stream until then.
+                            stopped(&mut stop).await;
+                            return;
+                        }
+                        let next = watch.borrow_and_update().clone();
+                        for n in peers::diff(&known, &next) {
+                            if tx.send(Ok(n)).await.is_err() {
+                                return;
+                            }
+                        }
+                        known = next;
+                    }
+                }
             }
         });
         Ok(Response::new(ReceiverStream::new(rx)))
