@@ -189,3 +189,49 @@ impl ServerCertVerifier for AnyServerCert {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_server_name_is_the_flag_else_the_address_host() {
+        let mut opts = TlsOptions::default();
+        let name = |o: &TlsOptions, host| server_name(o, host).map(|n| n.to_str().into_owned());
+        assert_eq!(name(&opts, "node1.example").expect("ok"), "node1.example");
+        assert_eq!(name(&opts, "127.0.0.1").expect("ok"), "127.0.0.1");
+        assert_eq!(name(&opts, "[::1]").expect("ok"), "::1");
+        opts.server_name = "relay.hubble.local".to_string();
+        assert_eq!(name(&opts, "127.0.0.1").expect("ok"), "relay.hubble.local");
+        opts.server_name = "not a name".to_string();
+        assert!(matches!(name(&opts, "x"), Err(TlsError::ServerName(_))));
+    }
+
+    #[test]
+    fn unusable_ca_files_are_named_in_the_error() {
+        let dir = std::env::temp_dir().join(format!("flowctl-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("ok");
+        let not_pem = dir.join("ca.crt");
+        std::fs::write(&not_pem, "not a certificate").expect("ok");
+        let config = |path: &std::path::Path| {
+            client_config(&TlsOptions {
+                ca_cert_files: vec![path.display().to_string()],
+                ..TlsOptions::default()
+            })
+        };
+        let err = config(&not_pem).expect_err("refused").to_string();
+        assert_eq!(
+            err,
+            format!(
+                "cannot process cert '{}': must be a PEM encoded certificate",
+                not_pem.display()
+            )
+        );
+        let err = config(&dir.join("absent.crt"))
+            .expect_err("refused")
+            .to_string();
+        assert!(err.starts_with("cannot load cert '"), "{err}");
+        assert!(err.contains("absent.crt"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
