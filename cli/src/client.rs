@@ -1,11 +1,16 @@
-//! Connecting to an Observer API: `host:port`, `http://host:port`, `unix:///path` or
-//! `unix:/path`.
+//! Connecting to an Observer API: `host:port`, `http://host:port`, `tls://host:port`,
+//! `unix:///path` or `unix:/path`; TLS with `tls://` or `--tls` (see [`crate::tls`]).
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use flowscope_proto::observer::observer_client::ObserverClient;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
+
+use crate::tls::TlsOptions;
 
 /// Hubble's CLI defaults (`--timeout`, `--request-timeout`).
 pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -15,8 +20,8 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(12);
 pub enum ConnectError {
     #[error("invalid server address {0:?}")]
     Address(String),
-    #[error("TLS is not supported by this client ({0})")]
-    Tls(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error("cannot connect to {server}: {}", root_cause(.cause))]
     Connect {
         server: String,
@@ -31,7 +36,7 @@ pub enum ConnectError {
 }
 
 /// The innermost error of a chain: transport errors repeat their sources in Display.
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     let mut cur = e;
     while let Some(next) = cur.source() {
         cur = next;
@@ -39,17 +44,34 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
-/// Connects to `server`, waiting at most [`DIAL_TIMEOUT`].
-pub async fn connect(server: &str) -> Result<ObserverClient<Channel>, ConnectError> {
-    connect_with_timeout(server, DIAL_TIMEOUT).await
+/// How to reach a server: `--timeout` and the TLS flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dial {
+    pub timeout: Duration,
+    pub tls: TlsOptions,
 }
 
-/// Connects to `server`, waiting at most `timeout` (`--timeout`).
-pub async fn connect_with_timeout(
+impl Dial {
+    /// [`DIAL_TIMEOUT`], and TLS only for a `tls://` address.
+    pub fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            tls: TlsOptions::default(),
+        }
+    }
+}
+
+/// Connects to `server`, waiting at most [`DIAL_TIMEOUT`].
+pub async fn connect(server: &str) -> Result<ObserverClient<Channel>, ConnectError> {
+    connect_with(server, &Dial::new(DIAL_TIMEOUT)).await
+}
+
+/// Connects to `server` as `dial` says.
+pub async fn connect_with(
     server: &str,
-    timeout: Duration,
+    dial: &Dial,
 ) -> Result<ObserverClient<Channel>, ConnectError> {
-    let channel = channel_with_timeout(server, timeout).await?;
+    let channel = channel_with(server, dial).await?;
     Ok(ObserverClient::new(channel).max_decoding_message_size(64 * 1024 * 1024))
 }
 
@@ -73,59 +95,153 @@ pub async fn first_answer<T>(
 
 /// A gRPC channel to `server`, connecting for at most [`DIAL_TIMEOUT`].
 pub async fn channel(server: &str) -> Result<Channel, ConnectError> {
-    channel_with_timeout(server, DIAL_TIMEOUT).await
+    channel_with(server, &Dial::new(DIAL_TIMEOUT)).await
 }
 
-/// A gRPC channel to `server`; connecting may take at most `timeout`.
-pub async fn channel_with_timeout(
-    server: &str,
-    timeout: Duration,
-) -> Result<Channel, ConnectError> {
+/// A gRPC channel to `server`; connecting may take at most `dial.timeout`.
+pub async fn channel_with(server: &str, dial: &Dial) -> Result<Channel, ConnectError> {
     let timed_out = || ConnectError::Timeout {
         server: server.to_string(),
-        timeout,
+        timeout: dial.timeout,
     };
-    tokio::time::timeout(timeout, open(server, timeout))
+    tokio::time::timeout(dial.timeout, open(server, dial))
         .await
         .map_err(|_| timed_out())?
 }
 
-async fn open(server: &str, timeout: Duration) -> Result<Channel, ConnectError> {
+async fn open(server: &str, dial: &Dial) -> Result<Channel, ConnectError> {
     let err = |cause| ConnectError::Connect {
         server: server.to_string(),
         cause,
     };
-    // gRPC's unix target forms: `unix:///abs/path`, `unix:/abs/path` and `unix:rel/path`.
-    let unix_path = server
-        .strip_prefix("unix://")
-        .or_else(|| server.strip_prefix("unix:"));
-    if let Some(path) = unix_path {
-        let path = path.to_string();
-        return Endpoint::try_from("http://localhost")
-            .map_err(|_| ConnectError::Address(server.to_string()))?
-            .connect_timeout(timeout)
-            .connect_with_connector(tower::service_fn(move |_: Uri| {
-                let path = path.clone();
-                async move {
-                    let s = tokio::net::UnixStream::connect(path).await?;
-                    Ok::<_, std::io::Error>(TokioIo::new(s))
-                }
-            }))
-            .await
-            .map_err(err);
-    }
-    if server.starts_with("tls://") || server.starts_with("https://") {
-        return Err(ConnectError::Tls(server.to_string()));
-    }
-    let uri = if server.starts_with("http://") {
-        server.to_string()
-    } else {
-        format!("http://{server}")
+    let address = || ConnectError::Address(server.to_string());
+    // Hubble: `tls://` or `--tls` selects TLS; the scheme is not part of the address.
+    let tls_target = server
+        .strip_prefix("tls://")
+        .or_else(|| server.strip_prefix("https://"));
+    let tls = match tls_target.is_some() || dial.tls.enabled {
+        true => Some(Arc::new(crate::tls::client_config(&dial.tls)?)),
+        false => None,
     };
-    Endpoint::from_shared(uri)
-        .map_err(|_| ConnectError::Address(server.to_string()))?
-        .connect_timeout(timeout)
-        .connect()
+    let target = tls_target.unwrap_or(server);
+    // gRPC's unix target forms: `unix:///abs/path`, `unix:/abs/path` and `unix:rel/path`.
+    let unix_path = target
+        .strip_prefix("unix://")
+        .or_else(|| target.strip_prefix("unix:"));
+    let (peer, uri) = match unix_path {
+        Some(path) => (Peer::Unix(path.to_string()), "http://localhost".to_string()),
+        None => {
+            let hostport = target.strip_prefix("http://").unwrap_or(target);
+            let uri = format!("http://{hostport}");
+            let parsed: Uri = uri.parse().map_err(|_| address())?;
+            let host = parsed.host().ok_or_else(address)?;
+            let port = parsed.port_u16().ok_or_else(address)?;
+            (Peer::Tcp(host.to_string(), port), uri)
+        }
+    };
+    let host = match &peer {
+        Peer::Tcp(host, _) => host.as_str(),
+        Peer::Unix(_) => "localhost",
+    };
+    let tls = match tls {
+        Some(config) => Some((
+            tokio_rustls::TlsConnector::from(config),
+            crate::tls::server_name(&dial.tls, host)?,
+        )),
+        None => None,
+    };
+    let endpoint = Endpoint::from_shared(uri)
+        .map_err(|_| address())?
+        .connect_timeout(dial.timeout);
+    if tls.is_none() && matches!(peer, Peer::Tcp(..)) {
+        return endpoint.connect().await.map_err(err);
+    }
+    endpoint
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let (peer, tls) = (peer.clone(), tls.clone());
+            async move {
+                let stream = peer.connect().await?;
+                let stream: Box<dyn Io> = match tls {
+                    Some((connector, name)) => {
+                        Box::new(Recorded(connector.connect(name, stream).await?))
+                    }
+                    None => stream,
+                };
+                Ok::<_, std::io::Error>(TokioIo::new(stream))
+            }
+        }))
         .await
         .map_err(err)
+}
+
+/// A connection's byte stream: TCP or unix, plain or inside TLS.
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// Where the server listens.
+#[derive(Debug, Clone)]
+enum Peer {
+    Tcp(String, u16),
+    Unix(String),
+}
+
+impl Peer {
+    async fn connect(&self) -> std::io::Result<Box<dyn Io>> {
+        Ok(match self {
+            Peer::Tcp(host, port) => {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let s = tokio::net::TcpStream::connect((host, *port)).await?;
+                s.set_nodelay(true)?;
+                Box::new(s)
+            }
+            Peer::Unix(path) => Box::new(tokio::net::UnixStream::connect(path).await?),
+        })
+    }
+}
+
+/// Why the last TLS connection failed after its handshake, if one did: with TLS 1.3 a server
+/// refusing the client's certificate says so only after the client's handshake is done, in
+/// an alert the HTTP/2 layer turns into a bare "connection closed".
+pub fn tls_failure() -> Option<String> {
+    TLS_FAILURE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone()
+}
+
+static TLS_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// A TLS stream whose read errors are kept for [`tls_failure`].
+struct Recorded<S>(S);
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Recorded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let result = Pin::new(&mut self.0).poll_read(cx, buf);
+        if let Poll::Ready(Err(e)) = &result {
+            *TLS_FAILURE.lock().unwrap_or_else(|e| e.into_inner()) = Some(root_cause(e));
+        }
+        result
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Recorded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
 }

@@ -243,7 +243,7 @@ fn rpc_error(s: tonic::Status) -> anyhow::Error {
 async fn list_command(what: ListCmd, settings: &Settings) -> anyhow::Result<()> {
     settings.check_supported()?;
     let server = settings.server();
-    let mut client = client::connect_with_timeout(&server, settings.timeout()).await?;
+    let mut client = client::connect_with(&server, &settings.dial()).await?;
     let deadline = settings.request_timeout();
     let text = match what {
         ListCmd::Namespaces { output } => {
@@ -335,9 +335,9 @@ async fn observe(
 
     settings.check_supported()?;
     let server = settings.server();
-    let dial = settings.timeout();
-    let mut client = client::connect_with_timeout(&server, dial).await?;
-    let stream = client::first_answer(&server, dial, client.get_flows(req))
+    let dial = settings.dial();
+    let mut client = client::connect_with(&server, &dial).await?;
+    let stream = client::first_answer(&server, dial.timeout, client.get_flows(req))
         .await?
         .map_err(status_error)?
         .into_inner();
@@ -451,7 +451,7 @@ fn observe_file(
 async fn status(settings: &Settings) -> anyhow::Result<()> {
     settings.check_supported()?;
     let server = settings.server();
-    let channel = client::channel_with_timeout(&server, settings.timeout()).await?;
+    let channel = client::channel_with(&server, &settings.dial()).await?;
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     let check = tokio::time::timeout(
         settings.request_timeout(),
@@ -540,7 +540,17 @@ fn thousands(n: u64) -> String {
 fn status_error(s: tonic::Status) -> anyhow::Error {
     // Server messages (e.g. regex errors) may span lines; an error is one line here.
     let message = s.message().split_whitespace().collect::<Vec<_>>().join(" ");
-    anyhow::anyhow!("{}: {message}", code_name(s.code()))
+    anyhow::anyhow!("{}: {message}{}", code_name(s.code()), transport_cause(&s))
+}
+
+/// `": <cause>"` for a status the client's transport made (a TLS alert, a reset), whose
+/// message alone ("transport error") does not say what happened.
+fn transport_cause(s: &tonic::Status) -> String {
+    match (client::tls_failure(), std::error::Error::source(s)) {
+        (Some(tls), _) => format!(": {tls}"),
+        (None, Some(cause)) => format!(": {}", client::root_cause(cause)),
+        (None, None) => String::new(),
+    }
 }
 
 fn code_name(c: tonic::Code) -> &'static str {

@@ -57,9 +57,9 @@ pub async fn run(args: AgentEventsArgs, settings: &Settings) -> anyhow::Result<(
 
     settings.check_supported()?;
     let server = settings.server();
-    let dial = settings.timeout();
-    let mut client = client::connect_with_timeout(&server, dial).await?;
-    let stream = client::first_answer(&server, dial, client.get_agent_events(req))
+    let dial = settings.dial();
+    let mut client = client::connect_with(&server, &dial).await?;
+    let stream = client::first_answer(&server, dial.timeout, client.get_agent_events(req))
         .await?
         .map_err(crate::status_error)?
         .into_inner();

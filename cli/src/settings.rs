@@ -95,24 +95,24 @@ pub struct GlobalFlags {
     /// ListNamespaces) [default: 12s]
     #[arg(long, global = true, value_name = "DURATION")]
     pub request_timeout: Option<String>,
-    /// Use TLS to connect (not supported by flowctl)
+    /// Use TLS to connect to the server (also selected by a tls:// address)
     #[arg(long, global = true, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_name = "BOOL")]
     pub tls: Option<String>,
-    /// Skip verifying the server's certificate (not supported by flowctl)
+    /// Allow insecure TLS connections: the server's certificate is not verified
     #[arg(long, global = true, num_args = 0..=1, require_equals = true,
           default_missing_value = "true", value_name = "BOOL")]
     pub tls_allow_insecure: Option<String>,
-    /// Paths to custom CA certificate files (not supported by flowctl)
+    /// Paths to custom CA certificate files (PEM) trusted instead of the system's
     #[arg(long, global = true, value_name = "FILES", value_delimiter = ',')]
     pub tls_ca_cert_files: Option<Vec<String>>,
-    /// Client certificate file (not supported by flowctl)
+    /// Path to the public key file for the client certificate to connect to the server (PEM)
     #[arg(long, global = true, value_name = "FILE")]
     pub tls_client_cert_file: Option<String>,
-    /// Client key file (not supported by flowctl)
+    /// Path to the private key file for the client certificate to connect to the server (PEM)
     #[arg(long, global = true, value_name = "FILE")]
     pub tls_client_key_file: Option<String>,
-    /// Server name to verify (not supported by flowctl)
+    /// Specify a server name to verify the hostname on the returned certificate
     #[arg(long, global = true, value_name = "NAME")]
     pub tls_server_name: Option<String>,
     /// Basic auth username (not supported by flowctl)
@@ -204,7 +204,7 @@ pub enum SettingsError {
         reason: String,
     },
     /// A Hubble feature flowctl does not implement.
-    #[error("--{0} is not supported by flowctl (plain-text gRPC on TCP or unix sockets only)")]
+    #[error("--{0} is not supported by flowctl (no basic auth or Kubernetes port-forward)")]
     Unsupported(&'static str),
     #[error("config file {path}: {reason}")]
     File { path: String, reason: String },
@@ -450,18 +450,28 @@ impl Settings {
             .unwrap_or(crate::client::REQUEST_TIMEOUT)
     }
 
-    /// Rejects the TLS, basic-auth and port-forward settings that flowctl cannot honour,
-    /// rather than silently connecting without them.
+    /// How to connect: `--timeout` and the TLS settings.
+    pub fn dial(&self) -> crate::client::Dial {
+        crate::client::Dial {
+            timeout: self.timeout(),
+            tls: crate::tls::TlsOptions {
+                enabled: self.bool_set("tls"),
+                allow_insecure: self.bool_set("tls-allow-insecure"),
+                ca_cert_files: self.value("tls-ca-cert-files").as_list(),
+                client_cert_file: self.scalar("tls-client-cert-file"),
+                client_key_file: self.scalar("tls-client-key-file"),
+                server_name: self.scalar("tls-server-name"),
+            },
+        }
+    }
+
+    /// Rejects the basic-auth and port-forward settings that flowctl cannot honour, rather
+    /// than silently connecting without them.
     pub fn check_supported(&self) -> Result<(), SettingsError> {
         for key in KEYS {
             let is_set = match key.name {
-                "tls" | "tls-allow-insecure" | "port-forward" => self.bool_set(key.name),
-                "tls-ca-cert-files" => !self.value(key.name).as_list().is_empty(),
-                "tls-client-cert-file"
-                | "tls-client-key-file"
-                | "tls-server-name"
-                | "basic-auth-username"
-                | "basic-auth-password" => !self.scalar(key.name).is_empty(),
+                "port-forward" => self.bool_set(key.name),
+                "basic-auth-username" | "basic-auth-password" => !self.scalar(key.name).is_empty(),
                 _ => false,
             };
             if is_set {

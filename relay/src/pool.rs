@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use flowscope_cli::client::Dial;
 use flowscope_proto::observer::ServerStatusRequest;
 use flowscope_proto::observer::observer_client::ObserverClient;
 use flowscope_proto::peer::peer_client::PeerClient;
@@ -100,7 +101,7 @@ impl Pool {
     }
 
     async fn follow_once(self: Arc<Self>, peer_service: &str) -> Result<(), String> {
-        let channel = flowscope_cli::client::channel_with_timeout(peer_service, CALL_TIMEOUT)
+        let channel = flowscope_cli::client::channel_with(peer_service, &Dial::new(CALL_TIMEOUT))
             .await
             .map_err(|e| e.to_string())?;
         let mut stream = PeerClient::new(channel)
@@ -167,7 +168,7 @@ async fn check(node: Node) -> Checked {
         let mut client = match node.client {
             Some(c) => c,
             None => ObserverClient::new(
-                flowscope_cli::client::channel_with_timeout(&node.address, CALL_TIMEOUT)
+                flowscope_cli::client::channel_with(&node.address, &Dial::new(CALL_TIMEOUT))
                     .await
                     .map_err(|e| e.to_string())?,
             ),

@@ -24,6 +24,8 @@ use crate::stats::Stats;
 #[derive(Debug, Clone, Default)]
 pub struct Config {
     pub listen_address: Option<SocketAddr>,
+    /// TLS (mutual with client CAs) on `listen_address`; none: plaintext.
+    pub tls: Option<crate::tls::TlsFiles>,
     pub unix_socket: Option<PathBuf>,
     pub access_log_socket: PathBuf,
     pub access_log_max_record: usize,
@@ -82,6 +84,8 @@ pub enum DaemonError {
     Datapath(#[from] DatapathError),
     #[error("loading state and policy: {0}")]
     Loader(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     #[error(transparent)]
     SocketPath(#[from] crate::sockets::SocketPathError),
 }
@@ -300,6 +304,10 @@ pub async fn run(
     stamp_policy_rules(&mut initial_state, &initial_policy, revision);
     // The TCP listeners are bound and both socket paths checked before any path is touched:
     // a second flowd fails on the first port or live socket without disturbing the first.
+    let tls = match &cfg.tls {
+        Some(files) => Some(Arc::new(crate::tls::ReloadingConfig::load(files.clone())?)),
+        None => None,
+    };
     let grpc_tcp = match cfg.listen_address {
         Some(addr) => Some((addr, bind_tcp(addr, "gRPC address").await?)),
         None => None,
@@ -431,15 +439,35 @@ pub async fn run(
         let _ = rx.wait_for(|s| *s).await;
     };
     if let Some((addr, listener)) = grpc_tcp {
-        tracing::info!(address = %addr, "Observer API listening");
         let routes = routes.clone();
         let stop = stopped(stop_rx.clone());
-        servers.spawn(async move {
-            tonic::transport::Server::builder()
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
-                .await
-        });
+        match tls {
+            Some(tls) => {
+                let mutual = tls.is_mutual();
+                tracing::info!(address = %addr, tls = true, mutual, "Observer API listening");
+                let watch_stop = stopped(stop_rx.clone());
+                let watched = tls.clone();
+                tokio::spawn(async move {
+                    watched.watch(crate::tls::RELOAD_INTERVAL, watch_stop).await
+                });
+                let incoming = crate::tls::incoming(listener, tls);
+                servers.spawn(async move {
+                    tonic::transport::Server::builder()
+                        .add_routes(routes)
+                        .serve_with_incoming_shutdown(incoming, stop)
+                        .await
+                });
+            }
+            None => {
+                tracing::info!(address = %addr, "Observer API listening");
+                servers.spawn(async move {
+                    tonic::transport::Server::builder()
+                        .add_routes(routes)
+                        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop)
+                        .await
+                });
+            }
+        }
     }
     let mut api_socket_path = None;
     if let Some((listener, owned)) = grpc_unix {

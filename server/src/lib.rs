@@ -18,6 +18,7 @@ pub mod sockets;
 pub mod source;
 pub mod stats;
 pub mod store;
+pub mod tls;
 
 /// What flowd reports as the flows' emitter and as its server version.
 pub fn emitter() -> flowscope_proto::flow::Emitter {

@@ -17,6 +17,22 @@ struct Args {
     /// gRPC Observer API address (TCP); empty disables.
     #[arg(long, default_value = "127.0.0.1:4244")]
     listen_address: String,
+    /// TLS certificate (PEM) of the Observer API's TCP listener; with --tls-key-file it
+    /// serves TLS only. Reloaded when the file changes.
+    #[arg(long, value_name = "FILE", requires = "tls_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert-file.
+    #[arg(long, value_name = "FILE", requires = "tls_cert_file")]
+    tls_key_file: Option<PathBuf>,
+    /// CA certificates (PEM; repeatable or comma-separated) client certificates must be
+    /// signed by: makes the TLS listener mutual (mTLS), refusing clients without one.
+    #[arg(
+        long,
+        value_name = "FILES",
+        value_delimiter = ',',
+        requires = "tls_cert_file"
+    )]
+    tls_client_ca_files: Vec<PathBuf>,
     /// Observer API unix socket; empty disables.
     #[arg(long, default_value = "/run/flowscope/hubble.sock")]
     unix_socket: String,
@@ -130,6 +146,22 @@ fn optional_addr(s: &str, what: &str) -> anyhow::Result<Option<SocketAddr>> {
         .with_context(|| format!("invalid {what} {s:?}"))
 }
 
+/// The listener's TLS files, when a certificate and key are given (clap requires both).
+fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_cas: Vec<PathBuf>,
+) -> Option<flowscope_server::tls::TlsFiles> {
+    Some(flowscope_server::tls::TlsFiles {
+        cert_file: cert?,
+        key_file: key?,
+        client_ca_files: client_cas
+            .into_iter()
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect(),
+    })
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
@@ -156,6 +188,11 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
     let cfg = Config {
         listen_address: optional_addr(&args.listen_address, "--listen-address")?,
+        tls: tls_files(
+            args.tls_cert_file,
+            args.tls_key_file,
+            args.tls_client_ca_files,
+        ),
         unix_socket: (!args.unix_socket.is_empty()).then(|| PathBuf::from(&args.unix_socket)),
         access_log_socket: args.access_log_socket,
         access_log_max_record: args.access_log_max_record,
