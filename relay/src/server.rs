@@ -14,6 +14,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use flowscope_proto::observer::get_flows_response::ResponseTypes;
 use flowscope_proto::observer::observer_client::ObserverClient;
 use flowscope_proto::observer::observer_server::Observer;
 use flowscope_proto::observer::{
@@ -21,7 +22,7 @@ use flowscope_proto::observer::{
     GetFlowsRequest, GetFlowsResponse, GetNamespacesRequest, GetNamespacesResponse,
     GetNodesRequest, GetNodesResponse, Namespace, Node, ServerStatusRequest, ServerStatusResponse,
 };
-use flowscope_proto::relay::NodeState;
+use flowscope_proto::relay::{NodeState, NodeStatusEvent};
 use flowscope_proto::types::UInt32Value;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -75,7 +76,21 @@ async fn statuses(
     out
 }
 
-/// Starts `GetFlows` on every connected node; each response arrives on the returned channel.
+/// A `node_status` response, as Hubble Relay sends them in `GetFlows`.
+pub fn node_status(state: NodeState, names: Vec<String>, message: String) -> GetFlowsResponse {
+    GetFlowsResponse {
+        node_name: String::new(),
+        time: Some(flowscope_proto::types::Timestamp::now()),
+        response_types: Some(ResponseTypes::NodeStatus(NodeStatusEvent {
+            state_change: state as i32,
+            node_names: names,
+            message,
+        })),
+    }
+}
+
+/// Starts `GetFlows` on every connected node; each response arrives on the returned channel,
+/// and a node whose call or stream fails sends a `NODE_ERROR` status.
 fn fan_out(
     nodes: Vec<(String, ObserverClient<Channel>)>,
     req: &GetFlowsRequest,
@@ -84,14 +99,23 @@ fn fan_out(
     for (name, mut client) in nodes {
         let (tx, req) = (tx.clone(), req.clone());
         tokio::spawn(async move {
+            let failed =
+                |e: Status| node_status(NodeState::NodeError, vec![name], e.message().into());
             let mut stream = match client.get_flows(req).await {
                 Ok(s) => s.into_inner(),
                 Err(e) => {
-                    tracing::warn!(node = name, "GetFlows: {}", e.message());
+                    let _ = tx.send(failed(e)).await;
                     return;
                 }
             };
-            while let Some(Ok(resp)) = stream.next().await {
+            while let Some(next) = stream.next().await {
+                let resp = match next {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(failed(e)).await;
+                        return;
+                    }
+                };
                 if tx.send(resp).await.is_err() {
                     return;
                 }
@@ -116,16 +140,49 @@ impl Observer for Relay {
         if nodes.is_empty() {
             return Err(Status::unavailable("no node is connected"));
         }
+        // First the nodes' states, as Hubble Relay reports them.
+        let connected: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
+        let unavailable: Vec<String> = self
+            .pool
+            .nodes()
+            .into_iter()
+            .filter(|n| !connected.contains(&n.name))
+            .map(|n| n.name)
+            .collect();
+        let mut first = vec![node_status(
+            NodeState::NodeConnected,
+            connected,
+            String::new(),
+        )];
+        if !unavailable.is_empty() {
+            first.push(node_status(
+                NodeState::NodeUnavailable,
+                unavailable,
+                String::new(),
+            ));
+        }
         let mut from_nodes = fan_out(nodes, &req);
         let (tx, rx) = mpsc::channel(1024);
         let (len, drain) = (self.sort_buffer_len, self.drain_timeout);
         tokio::spawn(async move {
-            if !req.follow {
-                let mut all = Vec::new();
-                while let Some(r) = from_nodes.recv().await {
-                    all.push(r);
+            for s in first {
+                if tx.send(Ok(s)).await.is_err() {
+                    return;
                 }
-                for r in history(all, req.number, req.first) {
+            }
+            if !req.follow {
+                let (mut all, mut statuses) = (Vec::new(), Vec::new());
+                while let Some(r) = from_nodes.recv().await {
+                    match r.response_types {
+                        Some(ResponseTypes::NodeStatus(_)) => statuses.push(r),
+                        _ => all.push(r),
+                    }
+                }
+                // `number` counts flows and lost events; a node's error comes first.
+                for r in statuses
+                    .into_iter()
+                    .chain(history(all, req.number, req.first))
+                {
                     if tx.send(Ok(r)).await.is_err() {
                         return;
                     }

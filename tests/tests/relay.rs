@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use flowscope_proto::cilium::EntryType;
 use flowscope_proto::observer::ServerStatusRequest;
 use flowscope_proto::observer::observer_client::ObserverClient;
+use flowscope_proto::relay::NodeState;
 use flowscope_server::parser::l7::build::http_entry;
 use flowscope_tests::{Flowd, FlowdOptions};
 use serde_json::Value;
@@ -77,6 +78,28 @@ fn observe(relay: &Relay, args: &[&str]) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// The `node_status` events that open a `GetFlows` stream: `(state, node names)`.
+async fn node_statuses(relay: &Relay) -> Vec<(i32, Vec<String>)> {
+    use flowscope_proto::observer::GetFlowsRequest;
+    use flowscope_proto::observer::get_flows_response::ResponseTypes;
+    use tokio_stream::StreamExt;
+    let mut c = ObserverClient::connect(format!("http://{}", relay.address))
+        .await
+        .unwrap();
+    let mut stream = c
+        .get_flows(GetFlowsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut out = Vec::new();
+    while let Some(Ok(r)) = stream.next().await {
+        if let Some(ResponseTypes::NodeStatus(s)) = r.response_types {
+            out.push((s.state_change, s.node_names));
+        }
+    }
+    out
 }
 
 fn time_of(v: &Value) -> String {
@@ -162,6 +185,16 @@ async fn the_relay_serves_every_node_in_time_order_and_survives_one_going_away()
     assert_eq!(all[1]["node_name"], "node-b");
     assert_eq!(all[2]["node_name"], "node-c");
 
+    // The stream opens with the nodes' states, as Hubble Relay's does.
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        node_statuses(&relay).await,
+        [(
+            NodeState::NodeConnected as i32,
+            names(&["node-a", "node-b", "node-c"])
+        )]
+    );
+
     // --last 20 is the last 20 of the cluster.
     let last = observe(&relay, &["--last", "20"]);
     assert_eq!(
@@ -187,6 +220,28 @@ async fn the_relay_serves_every_node_in_time_order_and_survives_one_going_away()
     })
     .await;
     assert_eq!(st.unavailable_nodes, ["node-b"]);
+    // Until the relay's next check marks node-b unavailable, a stream reports it as
+    // NODE_ERROR (its call fails); after it, as NODE_UNAVAILABLE, and node-b is not asked.
+    let want = [
+        (
+            NodeState::NodeConnected as i32,
+            names(&["node-a", "node-c"]),
+        ),
+        (NodeState::NodeUnavailable as i32, names(&["node-b"])),
+    ];
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let got = node_statuses(&relay).await;
+        if got == want {
+            break;
+        }
+        assert!(
+            got.contains(&(NodeState::NodeError as i32, names(&["node-b"]))),
+            "{got:?}"
+        );
+        assert!(Instant::now() < deadline, "{got:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     let rest = observe(&relay, &["--all"]);
     assert_eq!(rest.len(), 20);
     assert!(rest.iter().all(|v| v["node_name"] != "node-b"));
