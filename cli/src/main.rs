@@ -347,10 +347,22 @@ async fn observe(
         BufWriter::new(stdout.lock()),
         error_writer(args.silent_errors),
     );
-    let follow = args.selector.follow;
+    print_stream(stream, args.selector.follow, &mut printer, |p, r| {
+        p.write(r)
+    })
+    .await
+}
+
+/// Prints a response stream with `write`, then finishes the printer. In follow mode the
+/// output is flushed whenever the stream goes quiet, so lines appear promptly.
+async fn print_stream<T, W: Write, E: Write>(
+    stream: impl tokio_stream::Stream<Item = Result<T, tonic::Status>>,
+    follow: bool,
+    printer: &mut Printer<W, E>,
+    mut write: impl FnMut(&mut Printer<W, E>, &T) -> std::io::Result<()>,
+) -> anyhow::Result<()> {
     tokio::pin!(stream);
     loop {
-        // In follow mode, flush whenever the stream goes quiet so lines appear promptly.
         let next = if follow {
             match tokio::time::timeout(std::time::Duration::from_millis(10), stream.next()).await {
                 Ok(n) => n,
@@ -363,7 +375,7 @@ async fn observe(
             stream.next().await
         };
         match next {
-            Some(Ok(resp)) => printer.write(&resp)?,
+            Some(Ok(resp)) => write(printer, &resp)?,
             Some(Err(status)) => {
                 printer.finish()?;
                 return Err(status_error(status));

@@ -11,7 +11,6 @@ use flowscope_cli::printer::color::ColorMode;
 use flowscope_cli::printer::{OutputFormat, Printer, PrinterOptions, TimeFormat, TimeZone};
 use flowscope_cli::request::{self, SelectorFlags};
 use flowscope_cli::settings::Settings;
-use tokio_stream::StreamExt;
 
 /// The flags of `observe agent-events` (Hubble's selector, formatting and other flags that
 /// apply to agent events).
@@ -65,29 +64,8 @@ pub async fn run(args: AgentEventsArgs, settings: &Settings) -> anyhow::Result<(
         .into_inner();
     let stdout = std::io::stdout();
     let mut printer = Printer::new(opts, BufWriter::new(stdout.lock()));
-    let follow = args.selector.follow;
-    tokio::pin!(stream);
-    loop {
-        let next = if follow {
-            match tokio::time::timeout(std::time::Duration::from_millis(10), stream.next()).await {
-                Ok(n) => n,
-                Err(_) => {
-                    printer.flush()?;
-                    continue;
-                }
-            }
-        } else {
-            stream.next().await
-        };
-        match next {
-            Some(Ok(resp)) => printer.write_agent_event(&resp)?,
-            Some(Err(status)) => {
-                printer.finish()?;
-                return Err(crate::status_error(status));
-            }
-            None => break,
-        }
-    }
-    printer.finish()?;
-    Ok(())
+    crate::print_stream(stream, args.selector.follow, &mut printer, |p, r| {
+        p.write_agent_event(r)
+    })
+    .await
 }
