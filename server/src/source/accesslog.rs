@@ -311,26 +311,9 @@ mod tests {
 
     #[tokio::test]
     async fn truncated_garbage_and_good_records_from_two_producers() {
-        let dir = std::env::temp_dir().join(format!("flowscope-al-{}", std::process::id()));
-        let path = dir.join("sub/access_log.sock");
-        let listener = AccessLogListener::bind(&path).expect("bind");
+        let (path, stats, handle) = harness("producers", 16);
         let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
         assert_eq!(mode, 0o660);
-        let stats = Arc::new(Stats::new(&mut Registry::default()));
-        let state = Arc::new(StateHandle::new(ClusterState::empty("n")));
-        let (observer, sender, handle) = Observer::new(
-            ObserverConfig {
-                ring_capacity: 15,
-                queue_size: 64,
-                redact: RedactOptions::default(),
-                processors: Vec::new(),
-            },
-            state,
-            stats.clone(),
-        )
-        .expect("observer");
-        tokio::spawn(observer.run());
-        tokio::spawn(listener.run(sender, stats.clone(), 1024, 16));
 
         let good = prost::Message::encode_to_vec(&http_entry(
             EntryType::Request,
@@ -372,7 +355,14 @@ mod tests {
         assert_eq!(stats.access_log_truncated.get(), 1);
         assert_eq!(stats.access_log_undecodable.get(), 1);
         assert_eq!(stats.access_log_decoded.get(), 3);
-        let _ = std::fs::remove_dir_all(&dir);
+        remove_harness_dir(&path);
+    }
+
+    /// Removes the directory [`harness`] made for `path`.
+    fn remove_harness_dir(path: &std::path::Path) {
+        if let Some(dir) = path.parent().and_then(std::path::Path::parent) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 
     /// An observer fed by a listener on a fresh path; returns what the tests look at.
@@ -386,7 +376,8 @@ mod tests {
     ) {
         let dir = std::env::temp_dir().join(format!("flowscope-al-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let path = dir.join("access_log.sock");
+        // In a directory bind creates (with the socket's own mode).
+        let path = dir.join("sub/access_log.sock");
         let listener = AccessLogListener::bind(&path).expect("bind");
         let stats = Arc::new(Stats::new(&mut Registry::default()));
         let state = Arc::new(StateHandle::new(ClusterState::empty("n")));
@@ -460,7 +451,7 @@ mod tests {
         assert_eq!(stats.access_log_received.get(), 6);
         assert_eq!(stats.access_log_empty.get(), 2);
         assert_eq!(stats.access_log_decoded.get(), 4);
-        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+        remove_harness_dir(&path);
     }
 
     #[tokio::test]
@@ -494,6 +485,6 @@ mod tests {
         let e = Producer::connect(&path).expect("e");
         e.send(&good).expect("e");
         wait_until("flow of e", || handle.seen_flows() == 3).await;
-        let _ = std::fs::remove_dir_all(path.parent().expect("dir"));
+        remove_harness_dir(&path);
     }
 }
