@@ -140,11 +140,7 @@ impl L7Parser {
     /// A Kafka entry with several topics gives one flow per topic: this is the first; see
     /// [`Self::decode_each`] for all of them.
     pub fn decode(&mut self, bytes: &[u8], state: &ClusterState) -> Result<FlowRecord, ParseError> {
-        let mut first = None;
-        self.decode_each(bytes, state, |r| {
-            first.get_or_insert(r);
-        })?;
-        first.ok_or(ParseError::NoFlow)
+        first_flow(|emit| self.decode_each(bytes, state, emit))
     }
 
     /// Decodes one serialized `LogEntry` datagram, reading it in place, and hands each of
@@ -165,11 +161,7 @@ impl L7Parser {
         entry: &LogEntry,
         state: &ClusterState,
     ) -> Result<FlowRecord, ParseError> {
-        let mut first = None;
-        self.decode_entry_each(entry, state, |r| {
-            first.get_or_insert(r);
-        })?;
-        first.ok_or(ParseError::NoFlow)
+        first_flow(|emit| self.decode_entry_each(entry, state, emit))
     }
 
     /// Converts a decoded entry into its flow records, as [`Self::decode_each`].
@@ -615,6 +607,17 @@ pub mod build {
             ..Default::default()
         }
     }
+}
+
+/// The first flow `each` hands out (a Kafka entry with several topics gives several).
+fn first_flow(
+    each: impl FnOnce(&mut dyn FnMut(FlowRecord)) -> Result<usize, ParseError>,
+) -> Result<FlowRecord, ParseError> {
+    let mut first = None;
+    each(&mut |r| {
+        first.get_or_insert(r);
+    })?;
+    first.ok_or(ParseError::NoFlow)
 }
 
 #[cfg(test)]
