@@ -9,4 +9,4 @@ pub mod list;
 pub mod printer;
 pub mod request;
 pub mod settings;
-pub mod tls;
+pub use flowscope_tls::client as tls;

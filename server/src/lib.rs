@@ -18,7 +18,7 @@ pub mod sockets;
 pub mod source;
 pub mod stats;
 pub mod store;
-pub mod tls;
+pub use flowscope_tls::server as tls;
 
 /// What flowd reports as the flows' emitter and as its server version.
 pub fn emitter() -> flowscope_proto::flow::Emitter {

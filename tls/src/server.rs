@@ -308,5 +308,5 @@ async fn linger(mut tcp: TcpStream) {
 const LINGER: Duration = Duration::from_secs(2);
 
 #[cfg(test)]
-#[path = "tls_tests.rs"]
+#[path = "server_tests.rs"]
 mod tests;
