@@ -1,9 +1,12 @@
 //! flowrelay: many flowd nodes behind one Observer API, as Hubble Relay.
 //!
-//! [`pool`] follows a node's Peer service and keeps a connection to every node it
-//! announces; [`server`] serves `observer.Observer` over them, merging the nodes' flows in
-//! time order ([`merge`]).
+//! Data flows one way: the nodes' Peer service → [`pool`] (connections, states) →
+//! [`flows`] (fan-out, [`merge`] in time order, responses kept encoded by [`raw`]) →
+//! [`server`] (the Observer API) and [`metrics`].
 
+pub mod flows;
 pub mod merge;
+pub mod metrics;
 pub mod pool;
+pub mod raw;
 pub mod server;

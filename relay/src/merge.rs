@@ -2,25 +2,18 @@
 //!
 //! History (no `follow`) is gathered whole, sorted, and cut to the `number` the client
 //! asked for across the cluster. A followed stream goes through a bounded sort buffer, as
-//! Hubble Relay's: responses wait until the buffer holds more than its length, or nothing
-//! arrived for the drain timeout, and leave oldest first.
+//! Hubble Relay's: responses wait until the buffer holds more than its length, or until they
+//! are older than the drain timeout, and leave oldest first.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use flowscope_proto::observer::GetFlowsResponse;
-
-/// A response's time as sortable nanoseconds (responses without one sort first).
-pub fn time_ns(r: &GetFlowsResponse) -> i128 {
-    r.time.as_ref().map_or(i128::MIN, |t| {
-        i128::from(t.seconds) * 1_000_000_000 + i128::from(t.nanos)
-    })
-}
+use crate::raw::RawResponse;
 
 /// Sorts gathered history by time and keeps `number` of it (0: all): the last, or with
 /// `first` the first.
-pub fn history(mut all: Vec<GetFlowsResponse>, number: u64, first: bool) -> Vec<GetFlowsResponse> {
-    all.sort_by_key(time_ns);
+pub fn history(mut all: Vec<RawResponse>, number: u64, first: bool) -> Vec<RawResponse> {
+    all.sort_by_key(|r| r.time_ns);
     let n = usize::try_from(number).unwrap_or(usize::MAX);
     if number == 0 || all.len() <= n {
         return all;
@@ -36,7 +29,7 @@ pub fn history(mut all: Vec<GetFlowsResponse>, number: u64, first: bool) -> Vec<
 struct Item {
     time: i128,
     seq: u64,
-    resp: GetFlowsResponse,
+    resp: RawResponse,
 }
 
 impl PartialEq for Item {
@@ -73,10 +66,10 @@ impl SortBuffer {
     }
 
     /// Adds a response; returns what leaves the buffer because it is full (oldest first).
-    pub fn push(&mut self, resp: GetFlowsResponse) -> Vec<GetFlowsResponse> {
+    pub fn push(&mut self, resp: RawResponse) -> Vec<RawResponse> {
         self.seq += 1;
         self.heap.push(Reverse(Item {
-            time: time_ns(&resp),
+            time: resp.time_ns,
             seq: self.seq,
             resp,
         }));
@@ -89,8 +82,19 @@ impl SortBuffer {
         out
     }
 
-    /// Everything, oldest first (the drain timeout passed).
-    pub fn drain(&mut self) -> Vec<GetFlowsResponse> {
+    /// What is older than `limit_ns`, oldest first.
+    pub fn pop_older_than(&mut self, limit_ns: i128) -> Vec<RawResponse> {
+        let mut out = Vec::new();
+        while self.heap.peek().is_some_and(|Reverse(i)| i.time < limit_ns) {
+            if let Some(Reverse(i)) = self.heap.pop() {
+                out.push(i.resp);
+            }
+        }
+        out
+    }
+
+    /// Everything, oldest first.
+    pub fn drain(&mut self) -> Vec<RawResponse> {
         let mut out = Vec::with_capacity(self.heap.len());
         while let Some(Reverse(i)) = self.heap.pop() {
             out.push(i.resp);
@@ -102,22 +106,23 @@ impl SortBuffer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowscope_proto::observer::GetFlowsResponse;
     use flowscope_proto::types::Timestamp;
 
-    fn at(s: i64, node: &str) -> GetFlowsResponse {
-        GetFlowsResponse {
+    fn at(s: i64, node: &str) -> RawResponse {
+        RawResponse::encode(&GetFlowsResponse {
             node_name: node.to_string(),
             time: Some(Timestamp {
                 seconds: s,
                 nanos: 0,
             }),
             response_types: None,
-        }
+        })
     }
 
-    fn secs(v: &[GetFlowsResponse]) -> Vec<i64> {
+    fn secs(v: &[RawResponse]) -> Vec<i64> {
         v.iter()
-            .map(|r| r.time.as_ref().map_or(-1, |t| t.seconds))
+            .map(|r| (r.time_ns / 1_000_000_000) as i64)
             .collect()
     }
 
@@ -137,5 +142,12 @@ mod tests {
         assert_eq!(secs(&b.push(at(2, "c"))), [1]);
         assert_eq!(secs(&b.drain()), [2, 3]);
         assert!(b.drain().is_empty());
+        let mut b = SortBuffer::new(3);
+        for t in [5, 1, 4] {
+            assert!(b.push(at(t, "a")).is_empty());
+        }
+        assert_eq!(secs(&b.pop_older_than(4_000_000_000)), [1]);
+        assert_eq!(secs(&b.pop_older_than(4_000_000_001)), [4]);
+        assert_eq!(secs(&b.drain()), [5]);
     }
 }

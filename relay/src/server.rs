@@ -1,39 +1,44 @@
 //! `observer.Observer` over every connected node, as Hubble Relay serves it.
 //!
-//! - `GetFlows` goes to every connected node with the client's request (filters, field
-//!   mask, number, since/until, follow: the nodes do the filtering); without `follow` the
-//!   answers are gathered, sorted and cut to `number` across the cluster, with `follow`
-//!   they go through a sort buffer ([`crate::merge`]). Flows already carry their node's
-//!   name; lost events pass through.
-//! - `ServerStatus` sums the connected nodes' and adds `num_connected_nodes`,
-//!   `num_unavailable_nodes` and the unavailable nodes' names.
+//! - `GetFlows`: [`crate::flows`], served by [`RelayService`] with the nodes' responses
+//!   passed through encoded.
+//! - `ServerStatus` sums the connected nodes' counts, takes the longest uptime, and adds
+//!   `num_connected_nodes`, `num_unavailable_nodes` and (at most 10 of) the unavailable
+//!   nodes' names.
 //! - `GetNodes` lists every node with its state and, when connected, its counts.
 //! - `GetNamespaces` merges the nodes' lists.
 
 use std::collections::BTreeSet;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use flowscope_proto::observer::get_flows_response::ResponseTypes;
 use flowscope_proto::observer::observer_client::ObserverClient;
-use flowscope_proto::observer::observer_server::Observer;
+use flowscope_proto::observer::observer_server::{Observer, ObserverServer};
 use flowscope_proto::observer::{
     GetAgentEventsRequest, GetAgentEventsResponse, GetDebugEventsRequest, GetDebugEventsResponse,
     GetFlowsRequest, GetFlowsResponse, GetNamespacesRequest, GetNamespacesResponse,
     GetNodesRequest, GetNodesResponse, Namespace, Node, ServerStatusRequest, ServerStatusResponse,
+    Tls,
 };
-use flowscope_proto::relay::{NodeState, NodeStatusEvent};
+use flowscope_proto::relay::NodeState;
 use flowscope_proto::types::UInt32Value;
 use tokio::sync::mpsc;
-use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
+use tonic::codegen::{Body, BoxFuture, Service, StdError, http};
+use tonic::server::NamedService;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
-use crate::merge::{SortBuffer, history};
+use crate::flows::FanIn;
 use crate::pool::{CALL_TIMEOUT, Pool};
+use crate::raw::{RawResponse, ServeCodec};
 
 type ResponseStream<T> = ReceiverStream<Result<T, Status>>;
+
+/// Hubble Relay reports at most this many unavailable nodes by name.
+const MAX_UNAVAILABLE_NAMES: usize = 10;
 
 pub struct Relay {
     pool: Arc<Pool>,
@@ -50,6 +55,20 @@ impl Relay {
             drain_timeout,
             started: Instant::now(),
         }
+    }
+
+    /// Starts a `GetFlows` call across the nodes.
+    fn fan_in(
+        &self,
+        req: GetFlowsRequest,
+    ) -> Result<mpsc::Receiver<Result<RawResponse, Status>>, Status> {
+        FanIn::new(
+            self.pool.clone(),
+            req,
+            self.sort_buffer_len,
+            self.drain_timeout,
+        )
+        .start()
     }
 }
 
@@ -76,55 +95,6 @@ async fn statuses(
     out
 }
 
-/// A `node_status` response, as Hubble Relay sends them in `GetFlows`.
-pub fn node_status(state: NodeState, names: Vec<String>, message: String) -> GetFlowsResponse {
-    GetFlowsResponse {
-        node_name: String::new(),
-        time: Some(flowscope_proto::types::Timestamp::now()),
-        response_types: Some(ResponseTypes::NodeStatus(NodeStatusEvent {
-            state_change: state as i32,
-            node_names: names,
-            message,
-        })),
-    }
-}
-
-/// Starts `GetFlows` on every connected node; each response arrives on the returned channel,
-/// and a node whose call or stream fails sends a `NODE_ERROR` status.
-fn fan_out(
-    nodes: Vec<(String, ObserverClient<Channel>)>,
-    req: &GetFlowsRequest,
-) -> mpsc::Receiver<GetFlowsResponse> {
-    let (tx, rx) = mpsc::channel(1024);
-    for (name, mut client) in nodes {
-        let (tx, req) = (tx.clone(), req.clone());
-        tokio::spawn(async move {
-            let failed =
-                |e: Status| node_status(NodeState::NodeError, vec![name], e.message().into());
-            let mut stream = match client.get_flows(req).await {
-                Ok(s) => s.into_inner(),
-                Err(e) => {
-                    let _ = tx.send(failed(e)).await;
-                    return;
-                }
-            };
-            while let Some(next) = stream.next().await {
-                let resp = match next {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = tx.send(failed(e)).await;
-                        return;
-                    }
-                };
-                if tx.send(resp).await.is_err() {
-                    return;
-                }
-            }
-        });
-    }
-    rx
-}
-
 #[tonic::async_trait]
 impl Observer for Relay {
     type GetFlowsStream = ResponseStream<GetFlowsResponse>;
@@ -135,80 +105,22 @@ impl Observer for Relay {
         &self,
         request: Request<GetFlowsRequest>,
     ) -> Result<Response<Self::GetFlowsStream>, Status> {
-        let req = request.into_inner();
-        let nodes = self.pool.connected();
-        if nodes.is_empty() {
-            return Err(Status::unavailable("no node is connected"));
-        }
-        // First the nodes' states, as Hubble Relay reports them.
-        let connected: Vec<String> = nodes.iter().map(|(n, _)| n.clone()).collect();
-        let unavailable: Vec<String> = self
-            .pool
-            .nodes()
-            .into_iter()
-            .filter(|n| !connected.contains(&n.name))
-            .map(|n| n.name)
-            .collect();
-        let mut first = vec![node_status(
-            NodeState::NodeConnected,
-            connected,
-            String::new(),
-        )];
-        if !unavailable.is_empty() {
-            first.push(node_status(
-                NodeState::NodeUnavailable,
-                unavailable,
-                String::new(),
-            ));
-        }
-        let mut from_nodes = fan_out(nodes, &req);
-        let (tx, rx) = mpsc::channel(1024);
-        let (len, drain) = (self.sort_buffer_len, self.drain_timeout);
+        let rx = self.fan_in(request.into_inner())?;
+        // The raw path ([`RelayService`]) serves GetFlows; this decodes for in-process users.
+        let (tx, out) = mpsc::channel(1024);
         tokio::spawn(async move {
-            for s in first {
-                if tx.send(Ok(s)).await.is_err() {
+            let mut rx = rx;
+            while let Some(r) = rx.recv().await {
+                let decoded = r.and_then(|r| {
+                    r.decode()
+                        .map_err(|e| Status::internal(format!("node response: {e}")))
+                });
+                if tx.send(decoded).await.is_err() {
                     return;
                 }
             }
-            if !req.follow {
-                let (mut all, mut statuses) = (Vec::new(), Vec::new());
-                while let Some(r) = from_nodes.recv().await {
-                    match r.response_types {
-                        Some(ResponseTypes::NodeStatus(_)) => statuses.push(r),
-                        _ => all.push(r),
-                    }
-                }
-                // `number` counts flows and lost events; a node's error comes first.
-                for r in statuses
-                    .into_iter()
-                    .chain(history(all, req.number, req.first))
-                {
-                    if tx.send(Ok(r)).await.is_err() {
-                        return;
-                    }
-                }
-                return;
-            }
-            let mut buffer = SortBuffer::new(len);
-            loop {
-                let out = match tokio::time::timeout(drain, from_nodes.recv()).await {
-                    Ok(Some(r)) => buffer.push(r),
-                    Ok(None) => {
-                        for r in buffer.drain() {
-                            let _ = tx.send(Ok(r)).await;
-                        }
-                        return;
-                    }
-                    Err(_) => buffer.drain(),
-                };
-                for r in out {
-                    if tx.send(Ok(r)).await.is_err() {
-                        return;
-                    }
-                }
-            }
         });
-        Ok(Response::new(ReceiverStream::new(rx)))
+        Ok(Response::new(ReceiverStream::new(out)))
     }
 
     async fn get_agent_events(
@@ -234,7 +146,7 @@ impl Observer for Relay {
         _request: Request<GetNodesRequest>,
     ) -> Result<Response<GetNodesResponse>, Status> {
         let all = self.pool.nodes();
-        let status = statuses(self.pool.connected()).await;
+        let status = statuses(self.pool.clients()).await;
         let nodes = all
             .into_iter()
             .map(|n| {
@@ -247,7 +159,10 @@ impl Observer for Relay {
                     version: st.map(|s| s.version.clone()).unwrap_or_default(),
                     address: n.address.clone(),
                     state: n.state as i32,
-                    tls: None,
+                    tls: Some(Tls {
+                        enabled: n.tls_server_name.is_some(),
+                        server_name: n.tls_server_name.clone().unwrap_or_default(),
+                    }),
                     uptime_ns: st.map_or(0, |s| s.uptime_ns),
                     num_flows: st.map_or(0, |s| s.num_flows),
                     max_flows: st.map_or(0, |s| s.max_flows),
@@ -263,7 +178,7 @@ impl Observer for Relay {
         _request: Request<GetNamespacesRequest>,
     ) -> Result<Response<GetNamespacesResponse>, Status> {
         let mut calls = tokio::task::JoinSet::new();
-        for (_, mut client) in self.pool.connected() {
+        for (_, mut client) in self.pool.clients() {
             calls.spawn(async move {
                 tokio::time::timeout(CALL_TIMEOUT, client.get_namespaces(GetNamespacesRequest {}))
                     .await
@@ -289,8 +204,8 @@ impl Observer for Relay {
         _request: Request<ServerStatusRequest>,
     ) -> Result<Response<ServerStatusResponse>, Status> {
         let all = self.pool.nodes();
-        let status = statuses(self.pool.connected()).await;
-        let unavailable: Vec<String> = all
+        let status = statuses(self.pool.clients()).await;
+        let mut unavailable: Vec<String> = all
             .iter()
             .filter(|n| {
                 n.state != NodeState::NodeConnected
@@ -298,6 +213,8 @@ impl Observer for Relay {
             })
             .map(|n| n.name.clone())
             .collect();
+        let num_unavailable = unavailable.len();
+        unavailable.truncate(MAX_UNAVAILABLE_NAMES);
         let sum = |f: fn(&ServerStatusResponse) -> u64| status.iter().map(|(_, s)| f(s)).sum();
         let count = |n: usize| {
             Some(UInt32Value {
@@ -308,12 +225,84 @@ impl Observer for Relay {
             num_flows: sum(|s| s.num_flows),
             max_flows: sum(|s| s.max_flows),
             seen_flows: sum(|s| s.seen_flows),
-            uptime_ns: u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX),
+            // The longest-running node's uptime, as Hubble Relay (the relay's own if none).
+            uptime_ns: status
+                .iter()
+                .map(|(_, s)| s.uptime_ns)
+                .max()
+                .unwrap_or_else(|| {
+                    u64::try_from(self.started.elapsed().as_nanos()).unwrap_or(u64::MAX)
+                }),
             num_connected_nodes: count(status.len()),
-            num_unavailable_nodes: count(unavailable.len()),
+            num_unavailable_nodes: count(num_unavailable),
             unavailable_nodes: unavailable,
             version: env!("CARGO_PKG_VERSION").to_string(),
             flows_rate: status.iter().map(|(_, s)| s.flows_rate).sum(),
         }))
+    }
+}
+
+/// The relay's `observer.Observer` service: `GetFlows` streams the nodes' responses as they
+/// were encoded ([`ServeCodec`]); every other method is [`Relay`]'s, through the generated
+/// server.
+#[derive(Clone)]
+pub struct RelayService {
+    relay: Arc<Relay>,
+    inner: ObserverServer<Relay>,
+}
+
+impl RelayService {
+    pub fn new(relay: Relay) -> Self {
+        let relay = Arc::new(relay);
+        RelayService {
+            inner: ObserverServer::from_arc(relay.clone()),
+            relay,
+        }
+    }
+}
+
+impl NamedService for RelayService {
+    const NAME: &'static str = "observer.Observer";
+}
+
+const GET_FLOWS: &str = "/observer.Observer/GetFlows";
+
+/// The raw `GetFlows` handler.
+struct RawGetFlows(Arc<Relay>);
+
+impl tonic::server::ServerStreamingService<GetFlowsRequest> for RawGetFlows {
+    type Response = RawResponse;
+    type ResponseStream = ResponseStream<RawResponse>;
+    type Future = std::future::Ready<Result<Response<Self::ResponseStream>, Status>>;
+
+    fn call(&mut self, request: Request<GetFlowsRequest>) -> Self::Future {
+        let rx = self.0.fan_in(request.into_inner());
+        std::future::ready(rx.map(|rx| Response::new(ReceiverStream::new(rx))))
+    }
+}
+
+impl<B> Service<http::Request<B>> for RelayService
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<Self::Response, Infallible>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        if req.uri().path() == GET_FLOWS {
+            let handler = RawGetFlows(self.relay.clone());
+            return Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(ServeCodec);
+                Ok(grpc.server_streaming(handler, req).await)
+            });
+        }
+        let mut inner = self.inner.clone();
+        Box::pin(async move { inner.call(req).await })
     }
 }

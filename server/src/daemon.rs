@@ -26,6 +26,8 @@ pub struct Config {
     pub listen_address: Option<SocketAddr>,
     /// TLS (mutual with client CAs) on `listen_address`; none: plaintext.
     pub tls: Option<crate::tls::TlsFiles>,
+    /// The cluster's name, part of the TLS server names the Peer service announces.
+    pub cluster_name: String,
     pub unix_socket: Option<PathBuf>,
     pub access_log_socket: PathBuf,
     pub access_log_max_record: usize,
@@ -433,7 +435,14 @@ pub async fn run(
         None => None,
     };
     let peer_map = crate::peers::spawn(cfg.peers.clone(), api_address, stop_rx.clone());
-    let peer = api::peer::PeerService::new(handle.clone(), api_address, stop_rx.clone(), peer_map);
+    let tls_cluster = cfg.tls.as_ref().map(|_| cfg.cluster_name.clone());
+    let peer = api::peer::PeerService::new(
+        handle.clone(),
+        api_address,
+        stop_rx.clone(),
+        peer_map,
+        tls_cluster,
+    );
     let routes = api::grpc_routes(handle.clone(), peer).await?;
     let stopped = move |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;

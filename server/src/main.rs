@@ -49,6 +49,10 @@ struct Args {
     /// Cluster-state YAML file (endpoints, labels, identities); reloaded on SIGHUP.
     #[arg(long)]
     state: Option<PathBuf>,
+    /// The cluster's name: with TLS, the Peer service announces each node's TLS server name
+    /// as `<node>.<cluster>.hubble-grpc.cilium.io`, as Cilium does.
+    #[arg(long, default_value = "default")]
+    cluster_name: String,
     /// Node name flows carry (default: the state file's, else the hostname).
     #[arg(long)]
     node_name: Option<String>,
@@ -193,6 +197,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             args.tls_key_file,
             args.tls_client_ca_files,
         ),
+        cluster_name: args.cluster_name,
         unix_socket: (!args.unix_socket.is_empty()).then(|| PathBuf::from(&args.unix_socket)),
         access_log_socket: args.access_log_socket,
         access_log_max_record: args.access_log_max_record,

@@ -8,3 +8,35 @@
 
 pub mod client;
 pub mod server;
+
+/// The name a node's (or the Peer service's) certificate is verified against, as Hubble
+/// names them: `<name>.<cluster>.hubble-grpc.cilium.io`, with dots in both names replaced by
+/// dashes; a cluster-qualified node name (`cluster/node`) contributes the node part.
+pub fn hubble_server_name(name: &str, cluster: &str) -> String {
+    let name = name.rsplit('/').next().unwrap_or(name);
+    format!(
+        "{}.{}.hubble-grpc.cilium.io",
+        name.replace('.', "-"),
+        cluster.replace('.', "-")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn server_names_are_hubbles() {
+        let name = super::hubble_server_name;
+        assert_eq!(
+            name("hubble-peer", "default"),
+            "hubble-peer.default.hubble-grpc.cilium.io"
+        );
+        assert_eq!(
+            name("ip-10-0-0-1.ec2.internal", "prod.eu"),
+            "ip-10-0-0-1-ec2-internal.prod-eu.hubble-grpc.cilium.io"
+        );
+        assert_eq!(
+            name("mesh-a/node-2", "mesh-a"),
+            "node-2.mesh-a.hubble-grpc.cilium.io"
+        );
+    }
+}
