@@ -7,6 +7,7 @@
 pub mod dnsmasq;
 pub mod fake_observer;
 pub mod grafana;
+pub mod kube;
 pub mod netns;
 pub mod python;
 pub mod tmux;
