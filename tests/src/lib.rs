@@ -10,6 +10,7 @@ pub mod grafana;
 pub mod kube;
 pub mod netns;
 pub mod python;
+pub mod relay;
 pub mod tmux;
 
 use std::net::TcpListener;
