@@ -7,8 +7,10 @@
 pub mod dnsmasq;
 pub mod fake_observer;
 pub mod grafana;
+pub mod kube;
 pub mod netns;
 pub mod python;
+pub mod relay;
 pub mod tmux;
 
 use std::net::TcpListener;

@@ -7,12 +7,10 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use flowscope_proto::cilium::EntryType;
 use flowscope_proto::observer::ServerStatusRequest;
 use flowscope_proto::observer::observer_client::ObserverClient;
 use flowscope_proto::relay::NodeState;
-use flowscope_server::parser::l7::build::http_entry;
-use flowscope_tests::{Flowd, FlowdOptions};
+use flowscope_tests::relay::{feed_requests, loopback_node as node};
 use serde_json::Value;
 
 struct Relay {
@@ -24,43 +22,6 @@ impl Drop for Relay {
     fn drop(&mut self) {
         flowscope_tests::terminate(&mut self.child, Duration::from_secs(5));
     }
-}
-
-fn node(name: &str, port: u16, peers: &[String]) -> Flowd {
-    let state = format!("node_name: {name}\nendpoints: []\n");
-    let mut extra_args = vec![format!("--listen-address=127.0.0.1:{port}")];
-    extra_args.extend(peers.iter().cloned());
-    Flowd::start(FlowdOptions {
-        state_yaml: Box::leak(state.into_boxed_str()),
-        extra_args,
-        ..Default::default()
-    })
-}
-
-/// Ten HTTP requests into `flowd`, at times `base + 3 i` seconds.
-fn feed(flowd: &Flowd, base: u64) {
-    let p = flowd.producer();
-    for i in 0..10u64 {
-        let t = (1_700_000_000 + base + 3 * i) * 1_000_000_000;
-        let e = http_entry(
-            EntryType::Request,
-            t,
-            "10.0.0.1:1000",
-            2,
-            "10.0.0.2:80",
-            2,
-            "GET",
-            "h",
-            &format!("/{base}/{i}"),
-            0,
-            &[],
-        );
-        p.send(&prost::Message::encode_to_vec(&e)).unwrap();
-    }
-    flowd.wait_metric(
-        r#"flowscope_source_records_decoded_total{source="access_log"}"#,
-        10.0,
-    );
 }
 
 fn observe(relay: &Relay, args: &[&str]) -> Vec<Value> {
@@ -142,7 +103,7 @@ async fn the_relay_serves_every_node_in_time_order_and_survives_one_going_away()
         ],
     );
     for (i, n) in [&a, &b, &c].into_iter().enumerate() {
-        feed(n, i as u64);
+        feed_requests(n, i as u64, 10, 3);
     }
     let port = flowscope_tests::free_port();
     let relay = Relay {

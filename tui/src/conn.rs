@@ -25,7 +25,9 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::transport::Channel;
 use tonic::{Code, Status, Streaming};
 
-use crate::state::{ConnStatus, Query, Row, ServerStats, StreamKind, Update};
+use flowscope_cli::printer::escape::terminal as esc;
+
+use crate::state::{ConnStatus, NodeCounts, Query, Row, ServerStats, StreamKind, Update};
 
 /// Rows per batch sent to the UI.
 const BATCH: usize = 1024;
@@ -215,6 +217,13 @@ impl Reader {
                 Some(Err(status)) => break Stop::Failed(status),
                 Some(Ok(resp)) => match resp.response_types {
                     Some(ResponseTypes::Flow(f)) => batch.push(Arc::new(Row::new(f))),
+                    Some(ResponseTypes::NodeStatus(n)) => {
+                        // After the flows before it, so the header changes in order.
+                        self.flush(std::mem::take(&mut batch), tx).await?;
+                        let state = n.state_change();
+                        let names = n.node_names.iter().map(|s| esc(s).into_owned()).collect();
+                        send(tx, Update::NodeStatus { state, names }).await?;
+                    }
                     Some(ResponseTypes::LostEvents(l)) => {
                         self.flush(std::mem::take(&mut batch), tx).await?;
                         let lost = Update::Lost {
@@ -429,6 +438,15 @@ async fn poll_status(mut client: ObserverClient<Channel>, tx: mpsc::Sender<Updat
             max_flows: s.max_flows,
             flows_rate,
             version: s.version,
+            nodes: s.num_connected_nodes.map(|connected| NodeCounts {
+                connected: connected.value,
+                unavailable: s.num_unavailable_nodes.map_or(0, |u| u.value),
+                unavailable_names: s
+                    .unavailable_nodes
+                    .iter()
+                    .map(|n| esc(n).into_owned())
+                    .collect(),
+            }),
         };
         if let Err(mpsc::error::TrySendError::Closed(_)) = tx.try_send(Update::Server(stats)) {
             return;

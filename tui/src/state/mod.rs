@@ -5,6 +5,7 @@
 mod filter;
 mod intent;
 mod json;
+mod nodes;
 mod row;
 mod rows;
 mod trace;
@@ -24,6 +25,7 @@ use flowscope_proto::observer::GetFlowsRequest;
 pub use filter::{Direction, FilterState, IdentityFilter, VERDICT_CYCLE, quote};
 pub use intent::{Edit, Intent, Mode};
 pub use json::{flow_lines, indent};
+pub use nodes::{NodeCounts, NodeSummary, Nodes};
 pub use row::{REQUEST_ID_HEADER, Row, VerdictClass, format_duration, identity, request_id};
 pub use rows::{Rows, VERDICT_ORDER, VerdictCounts};
 pub use trace::{Hop, Trace, TraceEvent};
@@ -79,6 +81,8 @@ pub struct ServerStats {
     pub max_flows: u64,
     pub flows_rate: f64,
     pub version: String,
+    /// A relay's node figures; `None` from a single flowd.
+    pub nodes: Option<NodeCounts>,
 }
 
 /// What the connection task reports.
@@ -111,6 +115,11 @@ pub enum Update {
         message: String,
     },
     Server(ServerStats),
+    /// A relay's `node_status` event: these nodes changed state.
+    NodeStatus {
+        state: flowscope_proto::relay::NodeState,
+        names: Vec<String>,
+    },
 }
 
 /// What the app must do after an intent.
@@ -244,6 +253,8 @@ pub struct State {
     history: u64,
     pub conn: ConnStatus,
     pub stats: Option<ServerStats>,
+    /// The nodes behind a relay.
+    pub nodes: Nodes,
     live: Rows,
     /// The paused snapshot; ingestion goes on into `live`.
     frozen: Option<Rows>,
@@ -278,6 +289,7 @@ impl State {
             history: config.history,
             conn: ConnStatus::Connecting { attempt: 1 },
             stats: None,
+            nodes: Nodes::default(),
             live: Rows::new(config.buffer_size),
             frozen: None,
             follow: true,
@@ -489,7 +501,11 @@ impl State {
     pub fn update(&mut self, u: Update) {
         match u {
             Update::Conn(c) => self.conn = c,
-            Update::Server(s) => self.stats = Some(s),
+            Update::Server(s) => {
+                self.nodes.polled(s.nodes.clone());
+                self.stats = Some(s);
+            }
+            Update::NodeStatus { state, names } => self.nodes.event(state, &names),
             Update::Started {
                 stream: StreamKind::Main,
                 generation,

@@ -57,6 +57,8 @@ pub struct Row {
     pub verdict: String,
     pub verdict_class: VerdictClass,
     pub summary: String,
+    /// The node that observed the flow (through a relay, each flow names its node).
+    pub node: String,
     /// The X-Request-Id header (any case), raw.
     pub request_id: Option<String>,
 }
@@ -84,6 +86,7 @@ impl Row {
             verdict: fields::verdict(&flow),
             verdict_class: VerdictClass::of(flow.verdict),
             summary: esc(&fields::summary(&flow)).into_owned(),
+            node: esc(&flow.node_name).into_owned(),
             request_id,
             flow,
         }

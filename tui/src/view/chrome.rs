@@ -8,7 +8,8 @@ use ratatui::widgets::Paragraph;
 
 use super::{dim, verdict_style};
 use crate::state::{
-    ConnStatus, Mode, PromptKind, REQUEST_ID_HEADER, State, VerdictClass, format_duration,
+    ConnStatus, Mode, NodeSummary, PromptKind, REQUEST_ID_HEADER, State, VerdictClass,
+    format_duration,
 };
 
 fn sep() -> Span<'static> {
@@ -17,6 +18,28 @@ fn sep() -> Span<'static> {
 
 fn bold() -> Style {
     Style::new().add_modifier(Modifier::BOLD)
+}
+
+/// Unavailable nodes named in the header; more are counted.
+const NODES_NAMED: usize = 2;
+
+/// A relay's nodes: `nodes 3/3`, or `nodes 2/3 (unavailable: node-b)` in yellow.
+fn nodes(n: &NodeSummary) -> Span<'static> {
+    let mut text = format!("nodes {}/{}", n.connected, n.total);
+    if n.connected == n.total {
+        return Span::raw(text);
+    }
+    if !n.unavailable_names.is_empty() {
+        let mut named =
+            n.unavailable_names[..n.unavailable_names.len().min(NODES_NAMED)].join(", ");
+        let more = n.total - n.connected;
+        let unnamed = (more as usize).saturating_sub(n.unavailable_names.len().min(NODES_NAMED));
+        if unnamed > 0 {
+            named.push_str(&format!(" +{unnamed}"));
+        }
+        text.push_str(&format!(" (unavailable: {named})"));
+    }
+    Span::styled(text, Style::new().fg(Color::Yellow))
 }
 
 /// Two lines: the connection and server figures, then what is shown.
@@ -38,6 +61,9 @@ pub fn header(frame: &mut Frame, area: Rect, state: &State) {
         sep(),
         conn,
     ];
+    if let Some(n) = state.nodes.summary() {
+        first.extend([sep(), nodes(&n)]);
+    }
     if let Some(s) = &state.stats {
         let fill = if s.max_flows > 0 {
             s.num_flows as f64 * 100.0 / s.max_flows as f64

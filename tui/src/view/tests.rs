@@ -66,6 +66,7 @@ fn scenario_state() -> State {
         max_flows: 4095,
         flows_rate: 0.5,
         version: String::new(),
+        nodes: None,
     }));
     s
 }
@@ -296,4 +297,76 @@ fn control_characters_from_flows_are_escaped() {
         "{}",
         line(&out, 4)
     );
+}
+
+fn relay_state(connected: u32, unavailable: &[&str]) -> State {
+    let mut s = scenario_state();
+    let unavailable_names: Vec<String> = unavailable.iter().map(|n| n.to_string()).collect();
+    s.update(Update::Server(ServerStats {
+        num_flows: 6,
+        max_flows: 4095,
+        flows_rate: 0.5,
+        version: String::new(),
+        nodes: Some(crate::state::NodeCounts {
+            connected,
+            unavailable: unavailable_names.len() as u32,
+            unavailable_names,
+        }),
+    }));
+    s
+}
+
+#[test]
+fn relay_view_counts_nodes_and_names_each_rows_node_in_100_columns() {
+    let mut s = relay_state(2, &["node-b"]);
+    let out = screen(&mut s, 100, 12);
+    assert_snapshot("relay_view", &out);
+    assert!(
+        line(&out, 0).contains("nodes 2/3 (unavailable: node-b)"),
+        "{out}"
+    );
+    assert!(line(&out, 3).starts_with("TIME         NODE"), "{out}");
+    assert!(line(&out, 4).contains(" kind-worker "), "{out}");
+}
+
+#[test]
+fn single_node_view_has_no_node_count_or_column() {
+    let mut s = scenario_state();
+    let out = screen(&mut s, 100, 12);
+    assert!(!line(&out, 0).contains("nodes"), "{out}");
+    assert!(!line(&out, 3).contains("NODE"), "{out}");
+}
+
+#[test]
+fn node_status_events_update_the_header() {
+    let mut s = relay_state(3, &[]);
+    assert!(line(&screen(&mut s, 130, 12), 0).contains("nodes 3/3"));
+    let names = vec!["node-c".to_string()];
+    s.update(Update::NodeStatus {
+        state: flowscope_proto::relay::NodeState::NodeUnavailable,
+        names: names.clone(),
+    });
+    let out = screen(&mut s, 130, 12);
+    assert!(
+        line(&out, 0).contains("nodes 2/3 (unavailable: node-c)"),
+        "{out}"
+    );
+    s.update(Update::NodeStatus {
+        state: flowscope_proto::relay::NodeState::NodeConnected,
+        names,
+    });
+    let out = screen(&mut s, 130, 12);
+    assert!(line(&out, 0).contains("nodes 3/3 "), "{out}");
+}
+
+#[test]
+fn wide_relay_view_keeps_the_identity_columns() {
+    let mut s = relay_state(3, &[]);
+    let out = screen(&mut s, 140, 12);
+    let header = line(&out, 3);
+    assert!(
+        header.starts_with("TIME         NODE        SOURCE"),
+        "{out}"
+    );
+    assert_eq!(header.matches("IDENTITY").count(), 2, "{out}");
 }
