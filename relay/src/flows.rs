@@ -13,7 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use flowscope_proto::observer::get_flows_response::ResponseTypes;
 use flowscope_proto::observer::{GetFlowsRequest, GetFlowsResponse};
@@ -21,7 +21,7 @@ use flowscope_proto::relay::{NodeState, NodeStatusEvent};
 use flowscope_proto::types::Timestamp;
 use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_stream::StreamExt;
 use tonic::Status;
 use tonic::transport::Channel;
@@ -128,6 +128,68 @@ fn resumed(req: &GetFlowsRequest, last_ns: i128) -> GetFlowsRequest {
     }
 }
 
+/// How long a followed stream waits before streaming again from a node whose stream failed.
+const RETRY_AFTER: Duration = crate::pool::CHECK_INTERVAL;
+
+/// A node a followed stream streams from.
+struct Streaming {
+    /// The time of its newest response.
+    last_ns: Option<i128>,
+    task: AbortHandle,
+}
+
+/// A node whose stream failed or ended, to be streamed from again when it is connected.
+struct Paused {
+    last_ns: Option<i128>,
+    retry_at: Instant,
+}
+
+/// The nodes of a followed stream.
+#[derive(Default)]
+struct Members {
+    streaming: BTreeMap<String, Streaming>,
+    paused: BTreeMap<String, Paused>,
+}
+
+impl Members {
+    fn saw(&mut self, name: &str, time_ns: i128) {
+        if let Some(s) = self.streaming.get_mut(name) {
+            s.last_ns = Some(s.last_ns.map_or(time_ns, |t| t.max(time_ns)));
+        }
+    }
+
+    fn pause(&mut self, name: &str) {
+        if let Some(s) = self.streaming.remove(name) {
+            let retry_at = Instant::now() + RETRY_AFTER;
+            self.paused.insert(
+                name.to_string(),
+                Paused {
+                    last_ns: s.last_ns,
+                    retry_at,
+                },
+            );
+        }
+    }
+
+    /// Forgets the nodes not in `known` (stopping their streams); returns their names.
+    fn drop_unknown(&mut self, known: &[String]) -> Vec<String> {
+        let gone: Vec<String> = self
+            .streaming
+            .keys()
+            .chain(self.paused.keys())
+            .filter(|n| !known.contains(n))
+            .cloned()
+            .collect();
+        for name in &gone {
+            if let Some(s) = self.streaming.remove(name) {
+                s.task.abort();
+            }
+            self.paused.remove(name);
+        }
+        gone
+    }
+}
+
 /// One `GetFlows` call's fan-in.
 pub struct FanIn {
     pool: Arc<Pool>,
@@ -210,10 +272,16 @@ impl FanIn {
         }
         let (tx, mut from_nodes) = mpsc::channel(FAN_IN_QUEUE);
         let mut tasks = JoinSet::new();
-        let mut streaming = BTreeMap::new();
+        let mut members = Members::default();
         for (name, channel) in nodes {
-            self.spawn(&mut tasks, &tx, &name, channel, self.req.clone());
-            streaming.insert(name, None);
+            let task = self.spawn(&mut tasks, &tx, &name, channel, self.req.clone());
+            members.streaming.insert(
+                name,
+                Streaming {
+                    last_ns: None,
+                    task,
+                },
+            );
         }
         if !self.req.follow {
             drop(tx);
@@ -222,48 +290,43 @@ impl FanIn {
         let metrics = self.pool.metrics().clone();
         let mut changes = self.pool.subscribe();
         changes.mark_unchanged();
-        // Nodes streamed from at some point, with the time of their last response.
-        let mut last: BTreeMap<String, Option<i128>> = BTreeMap::new();
         let mut buffer = SortBuffer::new(self.sort_buffer_len);
         let mut tick = tokio::time::interval(self.drain_timeout);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         let mut idle = true;
         loop {
-            tokio::select! {
+            let statuses = tokio::select! {
                 msg = from_nodes.recv() => {
                     let Some(msg) = msg else { return Ok(()) };
                     idle = false;
                     match msg {
                         FromNode::Response(name, r) => {
-                            if let Some(t) = streaming.get_mut(&*name) {
-                                *t = Some(r.time_ns.max(t.unwrap_or(i128::MIN)));
-                            }
+                            members.saw(&name, r.time_ns);
                             for r in buffer.push(r) {
                                 out.send(r, Some(&metrics)).await?;
                             }
+                            Vec::new()
                         }
                         FromNode::Failed(name, message) => {
-                            if let Some(t) = streaming.remove(&*name) {
-                                last.insert(name.to_string(), t);
+                            members.pause(&name);
+                            vec![node_status(NodeState::NodeError, vec![name.to_string()], message)]
+                        }
+                        FromNode::Ended(name) if self.req.until.is_some() => {
+                            // Every node reached `until`: the call is complete.
+                            members.streaming.remove(&*name);
+                            if members.streaming.is_empty() {
+                                for r in buffer.drain() {
+                                    out.send(r, Some(&metrics)).await?;
+                                }
+                                return Ok(());
                             }
-                            let names = vec![name.to_string()];
-                            out.send(node_status(NodeState::NodeError, names, message), None).await?;
+                            Vec::new()
                         }
                         FromNode::Ended(name) => {
-                            let t = streaming.remove(&*name);
-                            if self.req.until.is_some() {
-                                // Every node reached `until`: the call is complete.
-                                if streaming.is_empty() {
-                                    for r in buffer.drain() {
-                                        out.send(r, Some(&metrics)).await?;
-                                    }
-                                    return Ok(());
-                                }
-                            } else if let Some(t) = t {
-                                // The node stopped (it will be streamed from when it is back).
-                                last.insert(name.to_string(), t);
-                            }
+                            // The node stopped: streamed from again when it is back.
+                            members.pause(&name);
+                            Vec::new()
                         }
                     }
                 }
@@ -271,57 +334,69 @@ impl FanIn {
                     if changed.is_err() {
                         continue;
                     }
-                    let mut statuses = Vec::new();
-                    let known: Vec<String> = self.pool.nodes().into_iter().map(|n| n.name).collect();
-                    let gone: Vec<String> = streaming
-                        .keys()
-                        .chain(last.keys())
-                        .filter(|n| !known.contains(n))
-                        .cloned()
-                        .collect();
-                    for name in &gone {
-                        streaming.remove(name);
-                        last.remove(name);
-                    }
-                    if !gone.is_empty() {
-                        // Its stream task ends with the node's connection.
-                        statuses.push(node_status(NodeState::NodeGone, gone, String::new()));
-                    }
-                    let mut joined = Vec::new();
-                    for (name, channel) in self.pool.connected() {
-                        if streaming.contains_key(&name) {
-                            continue;
-                        }
-                        let req = match last.remove(&name) {
-                            Some(Some(t)) => resumed(&self.req, t),
-                            _ => self.req.clone(),
-                        };
-                        self.spawn(&mut tasks, &tx, &name, channel, req);
-                        streaming.insert(name.clone(), None);
-                        joined.push(name);
-                    }
-                    if !joined.is_empty() {
-                        statuses.push(node_status(NodeState::NodeConnected, joined, String::new()));
-                    }
-                    for s in statuses {
-                        out.send(s, None).await?;
-                    }
+                    self.sync(&mut members, &mut tasks, &tx)
                 }
                 _ = tick.tick() => {
                     // Nothing arrived for a whole period: nothing is worth waiting for.
                     let released = if idle {
                         buffer.drain()
                     } else {
-                        buffer.pop_older_than(now_ns() - self.drain_timeout.as_nanos() as i128)
+                        let window = i128::try_from(self.drain_timeout.as_nanos()).unwrap_or(i128::MAX);
+                        buffer.pop_older_than(now_ns().saturating_sub(window))
                     };
                     idle = true;
                     for r in released {
                         out.send(r, Some(&metrics)).await?;
                     }
+                    self.sync(&mut members, &mut tasks, &tx)
                 }
                 _ = out.tx.closed() => return Ok(()),
+            };
+            for s in statuses {
+                out.send(s, None).await?;
             }
         }
+    }
+
+    /// Brings a followed stream's nodes in line with the pool: nodes the Peer service deleted
+    /// are dropped (NODE_GONE); connected nodes not streamed from are, unless one failed
+    /// less than [`RETRY_AFTER`] ago (NODE_CONNECTED). Returns the status events to send.
+    fn sync(
+        &self,
+        members: &mut Members,
+        tasks: &mut JoinSet<()>,
+        tx: &mpsc::Sender<FromNode>,
+    ) -> Vec<RawResponse> {
+        let mut statuses = Vec::new();
+        let known: Vec<String> = self.pool.nodes().into_iter().map(|n| n.name).collect();
+        let gone = members.drop_unknown(&known);
+        if !gone.is_empty() {
+            statuses.push(node_status(NodeState::NodeGone, gone, String::new()));
+        }
+        let now = Instant::now();
+        let mut joined = Vec::new();
+        for (name, channel) in self.pool.connected() {
+            if members.streaming.contains_key(&name) {
+                continue;
+            }
+            let req = match members.paused.get(&name) {
+                Some(p) if p.retry_at > now => continue,
+                Some(Paused {
+                    last_ns: Some(t), ..
+                }) => resumed(&self.req, *t),
+                _ => self.req.clone(),
+            };
+            let last_ns = members.paused.remove(&name).and_then(|p| p.last_ns);
+            let task = self.spawn(tasks, tx, &name, channel, req);
+            members
+                .streaming
+                .insert(name.clone(), Streaming { last_ns, task });
+            joined.push(name);
+        }
+        if !joined.is_empty() {
+            statuses.push(node_status(NodeState::NodeConnected, joined, String::new()));
+        }
+        statuses
     }
 
     fn spawn(
@@ -331,7 +406,7 @@ impl FanIn {
         name: &str,
         channel: Channel,
         req: GetFlowsRequest,
-    ) {
+    ) -> AbortHandle {
         let metrics = self.pool.metrics().clone();
         tasks.spawn(stream_node(
             Arc::from(name),
@@ -339,7 +414,7 @@ impl FanIn {
             req,
             tx.clone(),
             metrics,
-        ));
+        ))
     }
 
     /// Gathers every node's answer, then sends the errors, then the history in time order

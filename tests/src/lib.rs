@@ -9,6 +9,7 @@ pub mod fake_observer;
 pub mod grafana;
 pub mod kube;
 pub mod netns;
+pub mod pki;
 pub mod python;
 pub mod relay;
 pub mod tmux;

@@ -31,9 +31,15 @@ pub struct RelayProcess {
 impl RelayProcess {
     /// Starts flowrelay discovering its nodes from `peer_service` (`HOST:PORT`).
     pub fn start(peer_service: &str) -> RelayProcess {
+        RelayProcess::start_with(peer_service, &[])
+    }
+
+    /// As [`RelayProcess::start`], with further flags `extra`.
+    pub fn start_with(peer_service: &str, extra: &[String]) -> RelayProcess {
         let address = format!("127.0.0.1:{}", free_port());
         let child = Command::new(bin("flowrelay"))
             .args(["--peer-service", peer_service, "--listen-address", &address])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

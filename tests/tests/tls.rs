@@ -5,68 +5,15 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
 use flowscope_proto::cilium::EntryType;
 use flowscope_server::parser::l7::build::http_entry;
-use flowscope_tests::{Flowd, FlowdOptions, flowctl_command, free_port, temp_dir};
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair,
-};
-
-type Ca = CertifiedIssuer<'static, KeyPair>;
-
-/// Certificates written to files in a temporary directory.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        Pki {
-            dir: temp_dir("tls-pki"),
-        }
-    }
-
-    fn path(&self, name: &str) -> String {
-        self.dir.join(name).display().to_string()
-    }
-
-    /// A CA, written to `<name>.crt`.
-    fn ca(&self, name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.distinguished_name.push(DnType::CommonName, name);
-        let ca = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
-        std::fs::write(self.path(&format!("{name}.crt")), ca.pem()).unwrap();
-        ca
-    }
-
-    /// A certificate signed by `ca` for 127.0.0.1 and localhost, written to `<name>.crt` and
-    /// `<name>.key` (through a rename each, as a certificate manager replaces files).
-    fn leaf(&self, ca: &Ca, name: &str, usage: ExtendedKeyUsagePurpose) {
-        let sans = vec!["127.0.0.1".to_string(), "localhost".to_string()];
-        let mut params = CertificateParams::new(sans).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate().unwrap();
-        let cert = params.signed_by(&key, ca).unwrap();
-        for (ext, pem) in [("key", key.serialize_pem()), ("crt", cert.pem())] {
-            let tmp = self.path(&format!(".{name}.{ext}.tmp"));
-            std::fs::write(&tmp, pem).unwrap();
-            std::fs::rename(&tmp, self.path(&format!("{name}.{ext}"))).unwrap();
-        }
-    }
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
+use flowscope_tests::pki::Pki;
+use flowscope_tests::{Flowd, FlowdOptions, flowctl_command, free_port};
+use rcgen::ExtendedKeyUsagePurpose;
 
 /// flowd serving TLS on a loopback port with `server.crt`/`server.key` (and `client_ca`,
 /// which makes it mutual), with one HTTP flow to `/tls` in its buffer.
