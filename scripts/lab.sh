@@ -13,10 +13,11 @@
 #
 # With --nodes N (2 to 9), the lab is a cluster of N nodes instead: see scripts/lab-nodes.sh.
 #
-# Usage: scripts/lab.sh [--nodes N] [--rounds N] [--check | --setup-only]
+# Usage: scripts/lab.sh [--nodes N] [--rounds N] [--check | --setup-only] [--no-build]
 #   --check       drive the traffic once, verify the flows, exit (run by the test suite)
 #   --setup-only  (with --nodes) build the namespaces and pods, print them, and keep them
 #                 until standard input closes (the multi-node tests drive their own nodes)
+#   --no-build    run the binaries already in target/debug (the test suite builds them first)
 # Ctrl-C tears everything down: namespaces (and their veths), processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,13 +26,15 @@ rounds=30
 check=0
 nodes=1
 setup_only=0
-usage="usage: $0 [--nodes N] [--rounds N] [--check | --setup-only]"
+build=1
+usage="usage: $0 [--nodes N] [--rounds N] [--check | --setup-only] [--no-build]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --nodes) nodes="$2"; shift 2 ;;
     --check) check=1; shift ;;
-    --setup-only) setup_only=1; shift ;;
+    --setup-only) setup_only=1; build=0; shift ;;
+    --no-build) build=0; shift ;;
     *) echo "$usage" >&2; exit 2 ;;
   esac
 done
@@ -54,11 +57,14 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
-if [ "$setup_only" = 0 ]; then
+if [ "$build" = 1 ]; then
   command -v cargo >/dev/null || { echo "lab: cargo not found: install Rust with rustup" >&2; exit 1; }
   cargo build --workspace --bins --locked -q
 fi
 bin=$(pwd)/target/debug
+if [ "$setup_only" = 0 ] && [ ! -x "$bin/flowd" ]; then
+  echo "lab: $bin/flowd not found: build it (cargo build --workspace --bins)" >&2; exit 1
+fi
 
 tag="fl$$"
 all_ns=()
@@ -74,7 +80,7 @@ cleanup() {
   rmdir /etc/netns 2>/dev/null
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 
 # new_ns NAME: a namespace with its loopback up, deleted on exit.
 new_ns() {

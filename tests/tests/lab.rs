@@ -3,8 +3,10 @@
 //! the multi-node one (`--nodes 3`) through flowrelay over three nodes.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use flowscope_tests::netns::is_root;
+use flowscope_tests::tmux::Tmux;
 
 /// One lab at a time: each loads the 2 cores with its nodes and traffic.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -52,7 +54,7 @@ fn lab_runs_real_traffic_in_namespaces_and_cleans_up() {
         eprintln!("skipped: the lab needs root for network namespaces");
         return;
     }
-    let check = run_lab(&["--check", "--rounds", "5"]);
+    let check = run_lab(&["--check", "--rounds", "5", "--no-build"]);
     assert!(check.ends_with("(want >= 5 each)"), "{check}");
     assert_nothing_left("-router");
 }
@@ -63,7 +65,7 @@ fn multi_node_lab_shows_every_node_through_the_relay_and_cleans_up() {
         eprintln!("skipped: the lab needs root for network namespaces");
         return;
     }
-    let check = run_lab(&["--nodes", "3", "--check", "--rounds", "3"]);
+    let check = run_lab(&["--nodes", "3", "--check", "--rounds", "3", "--no-build"]);
     assert!(check.contains("nodes=3 connected=3 "), "{check}");
     for (node, client) in [(1, "10.98.12.2"), (2, "10.98.22.2"), (3, "10.98.32.2")] {
         let flows = check
@@ -74,5 +76,52 @@ fn multi_node_lab_shows_every_node_through_the_relay_and_cleans_up() {
         assert!(flows >= 3, "{check}");
         assert!(check.contains(&format!("cross:{client}=2 ")), "{check}");
     }
+    assert_nothing_left("-ctl");
+}
+
+/// The multi-node demo as a user runs it: flowtop through the relay, live, in a terminal;
+/// `q` ends it and the lab tears itself down.
+#[test]
+fn multi_node_demo_shows_flowtop_through_the_relay() {
+    if !is_root() {
+        eprintln!("skipped: the lab needs root for network namespaces");
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = flowscope_tests::temp_dir("lab-demo");
+    let status = dir.join("lab.status");
+    let tmux = Tmux::start(
+        &dir,
+        &format!(
+            "'{}' --nodes 3 --rounds 300 --no-build; echo $? >'{}'",
+            root.join("scripts/lab.sh").display(),
+            status.display()
+        ),
+    );
+    // The header is the relay's (three nodes' rings of 4095), the rows every node's clients.
+    let (pane, _) = tmux.wait(Duration::from_secs(240), "flows of three nodes", |p| {
+        p.contains("10.98.0.100:4245")
+            && p.contains("● connected")
+            && p.contains("/12285 ")
+            && (1..=3).all(|i| p.contains(&format!("default/client-{i}")))
+    });
+    assert!(pane.contains("FORWARDED"), "{pane}");
+    tmux.keys(&["q"]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let code = loop {
+        if let Ok(s) = std::fs::read_to_string(&status)
+            && s.ends_with('\n')
+        {
+            break s.trim().to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the lab did not end:\n{}",
+            tmux.capture()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(code, "0", "{}", tmux.capture());
     assert_nothing_left("-ctl");
 }
