@@ -224,19 +224,31 @@ fn three_nodes_are_one_time_ordered_cluster_through_the_relay() {
 /// `flowctl observe --follow` through the relay, live: a datagram from node 1 reached it.
 fn live_follow(c: &Cluster) -> Streaming {
     let follow = Streaming::spawn(c.flowctl_command(&["observe", "--follow", "-o", "jsonpb"]));
-    // One datagram at a time until one shows (the stream may subscribe after the first),
-    // each given the time for the relay's sort buffer to drain (1 s without a flow).
+    assert!(
+        shows_datagrams(c, &follow, 0, 41_000),
+        "the followed stream shows nothing"
+    );
+    follow
+}
+
+/// Sends node `i`'s web pod one datagram from its client (source port `sport`) at a time
+/// until the followed stream shows one of node `i`'s flows of them (it may subscribe after
+/// the first ones), each given the time for the relay's sort buffer to drain (1 s without
+/// a flow); false if none shows.
+fn shows_datagrams(c: &Cluster, follow: &Streaming, i: usize, sport: u64) -> bool {
+    let node = &c.nodes[i];
     for _ in 0..5 {
-        c.udp(&c.nodes[0].client, 41_000, &c.nodes[0].web, 1);
+        c.udp(&node.client, sport as u16, &node.web, 1);
         let deadline = Instant::now() + Duration::from_secs(4);
         while Instant::now() < deadline {
-            if !from_port(&streamed(&follow), 41_000).is_empty() {
-                return follow;
+            let flows = from_port(&streamed(follow), sport);
+            if flows.iter().any(|f| node_of(f) == node.name) {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-    panic!("the followed stream shows nothing")
+    false
 }
 
 /// Kills node 2 and waits until the relay reports it unavailable in `ServerStatus`.
@@ -382,9 +394,14 @@ fn a_followed_stream_gets_a_restarted_node_flows_again() {
     let follow = live_follow(c);
     kill_node_2(c);
     restart_node_2(c);
-    // Traffic inside node 2 only: the followed stream must get it from the new flowd.
+    // Traffic inside node 2 only: the followed stream must get it from the new flowd, and
+    // once it does, every flow of it.
+    assert!(
+        shows_datagrams(c, &follow, 1, 41_012),
+        "the followed stream never showed the restarted node's flows"
+    );
     let n2: &Pod = &c.nodes[1].client;
-    c.udp(n2, 41_012, &c.nodes[1].web, 20);
-    wait_node_has(c, 1, 41_012, 20);
-    wait_streamed(&follow, 41_012, &node_flows(c, 1), "node 2 restarted");
+    c.udp(n2, 41_013, &c.nodes[1].web, 20);
+    wait_node_has(c, 1, 41_013, 20);
+    wait_streamed(&follow, 41_013, &node_flows(c, 1), "node 2 restarted");
 }
