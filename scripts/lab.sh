@@ -11,21 +11,38 @@
 # pods are default-deny with DNS allowed, client -> details is explicitly denied, and the
 # ingress proxy denies /details/* (an http-request DROPPED flow and a 403).
 #
-# Usage: scripts/lab.sh [--rounds N] [--check]
-#   --check  drive the traffic once, verify the flows, exit (run by the test suite)
+# With --nodes N (2 to 9), the lab is a cluster of N nodes instead: see scripts/lab-nodes.sh.
+#
+# Usage: scripts/lab.sh [--nodes N] [--rounds N] [--check | --setup-only] [--no-build]
+#   --check       drive the traffic once, verify the flows, exit (run by the test suite)
+#   --setup-only  (with --nodes) build the namespaces and pods, print them, and keep them
+#                 until standard input closes (the multi-node tests drive their own nodes)
+#   --no-build    run the binaries already in target/debug (the test suite builds them first)
 # Ctrl-C tears everything down: namespaces (and their veths), processes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rounds=30
 check=0
+nodes=1
+setup_only=0
+build=1
+usage="usage: $0 [--nodes N] [--rounds N] [--check | --setup-only] [--no-build]"
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
+    --nodes) nodes="$2"; shift 2 ;;
     --check) check=1; shift ;;
-    *) echo "usage: $0 [--rounds N] [--check]" >&2; exit 2 ;;
+    --setup-only) setup_only=1; build=0; shift ;;
+    --no-build) build=0; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
   esac
 done
+[[ "$nodes" =~ ^[1-9]$ ]] || { echo "lab: --nodes wants 1 to 9" >&2; exit 2; }
+[[ "$rounds" =~ ^[1-9][0-9]*$ ]] || { echo "lab: --rounds wants a positive number" >&2; exit 2; }
+if [ "$setup_only" = 1 ] && { [ "$nodes" = 1 ] || [ "$check" = 1 ]; }; then
+  echo "lab: --setup-only goes with --nodes N (N >= 2) and without --check" >&2; exit 2
+fi
 [ "$(id -u)" = 0 ] || { echo "lab: needs root (network namespaces, eBPF)" >&2; exit 1; }
 
 need=()
@@ -40,14 +57,17 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq "${need[@]}"
 fi
-command -v cargo >/dev/null || { echo "lab: cargo not found: install Rust with rustup" >&2; exit 1; }
-cargo build --workspace --bins --locked -q
+if [ "$build" = 1 ]; then
+  command -v cargo >/dev/null || { echo "lab: cargo not found: install Rust with rustup" >&2; exit 1; }
+  cargo build --workspace --bins --locked -q
+fi
 bin=$(pwd)/target/debug
+if [ "$setup_only" = 0 ] && [ ! -x "$bin/flowd" ]; then
+  echo "lab: $bin/flowd not found: build it (cargo build --workspace --bins)" >&2; exit 1
+fi
 
 tag="fl$$"
-ns_router="${tag}-router"; ns_node="${tag}-node"
-ns_pp="${tag}-productpage"; ns_details="${tag}-details"; ns_client="${tag}-client"
-all_ns=("$ns_router" "$ns_node" "$ns_pp" "$ns_details" "$ns_client")
+all_ns=()
 work=$(mktemp -d /tmp/flowscope-lab.XXXXXX)
 pids=()
 cleanup() {
@@ -55,30 +75,46 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   for n in "${all_ns[@]}"; do ip netns del "$n" 2>/dev/null; done
-  rm -rf "$work" "/etc/netns/$ns_client"
+  rm -rf "$work"
+  [ -z "${ns_client:-}" ] || rm -rf "/etc/netns/$ns_client"
   rmdir /etc/netns 2>/dev/null
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 
-for n in "${all_ns[@]}"; do
-  ip netns add "$n"
-  ip -n "$n" link set lo up
-done
-# link NS IFNAME ADDR NODE_IFNAME NODE_ADDR
+# new_ns NAME: a namespace with its loopback up, deleted on exit.
+new_ns() {
+  all_ns+=("$1")
+  ip netns add "$1"
+  ip -n "$1" link set lo up
+}
+# link NS IFNAME ADDR PEER_NS PEER_IFNAME [PEER_ADDR]: a veth pair between two namespaces.
 link() {
-  ip link add "${tag}x" netns "$1" type veth peer name "$4" netns "$ns_node"
+  ip link add "${tag}x" netns "$1" type veth peer name "$5" netns "$4"
   ip -n "$1" link set "${tag}x" name "$2"
   ip -n "$1" addr add "$3" dev "$2"
-  ip -n "$ns_node" addr add "$5" dev "$4"
+  [ -z "${6:-}" ] || ip -n "$4" addr add "$6" dev "$5"
   ip -n "$1" link set "$2" up
-  ip -n "$ns_node" link set "$4" up
+  ip -n "$4" link set "$5" up
 }
-link "$ns_router" eth0 10.99.0.2/24 ext0 10.99.0.1/24
+# Background processes are started with `ip netns exec` directly (it execs the program),
+# so $! is the program's own pid and cleanup ends exactly what this script started.
+run_in() { ns=$1; shift; ip netns exec "$ns" "$@"; }
+
+if [ "$nodes" -gt 1 ]; then
+  # shellcheck source=lab-nodes.sh
+  . scripts/lab-nodes.sh
+  exit 0
+fi
+
+ns_router="${tag}-router"; ns_node="${tag}-node"
+ns_pp="${tag}-productpage"; ns_details="${tag}-details"; ns_client="${tag}-client"
+for n in "$ns_router" "$ns_node" "$ns_pp" "$ns_details" "$ns_client"; do new_ns "$n"; done
+link "$ns_router" eth0 10.99.0.2/24 "$ns_node" ext0 10.99.0.1/24
 ip -n "$ns_router" addr add 10.99.0.100/24 dev eth0
-link "$ns_pp" eth0 10.99.1.2/24 lxc-productpage 10.99.1.1/24
-link "$ns_details" eth0 10.99.2.2/24 lxc-details 10.99.2.1/24
-link "$ns_client" eth0 10.99.3.2/24 lxc-client 10.99.3.1/24
+link "$ns_pp" eth0 10.99.1.2/24 "$ns_node" lxc-productpage 10.99.1.1/24
+link "$ns_details" eth0 10.99.2.2/24 "$ns_node" lxc-details 10.99.2.1/24
+link "$ns_client" eth0 10.99.3.2/24 "$ns_node" lxc-client 10.99.3.1/24
 ip -n "$ns_router" route add 10.99.0.0/16 via 10.99.0.1
 for n in 1:"$ns_pp" 2:"$ns_details" 3:"$ns_client"; do
   ip -n "${n#*:}" route add default via "10.99.${n%%:*}.1"
@@ -154,9 +190,6 @@ mkdir -p "$work/www/details"
 echo '<html>productpage</html>' > "$work/www/productpage"
 echo '{"id":1}' > "$work/www/details/1"
 
-# Background processes are started with `ip netns exec` directly (it execs the program),
-# so $! is the program's own pid and cleanup ends exactly what this script started.
-run_in() { ns=$1; shift; ip netns exec "$ns" "$@"; }
 ip netns exec "$ns_node" "$bin/flowd" --state "$work/state.yaml" --policy "$work/policy.yaml" \
   --interface lxc-productpage --interface lxc-details --interface lxc-client \
   --listen-address "" --metrics-address 127.0.0.1:9965 --unix-socket "$work/hubble.sock" \

@@ -608,4 +608,5 @@ impl Drop for Prometheus {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+pub mod cluster;
 pub mod workload;

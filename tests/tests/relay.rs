@@ -30,15 +30,7 @@ fn observe(relay: &Relay, args: &[&str]) -> Vec<Value> {
         .args(args)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    flowscope_tests::cluster::json_lines(&out)
 }
 
 /// The `node_status` events that open a `GetFlows` stream: `(state, node names)`.
