@@ -716,3 +716,31 @@ pub fn bench_relay() -> Vec<Value> {
     let _ = std::fs::remove_dir_all(&dir);
     rows
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stamped record is the workload's record with our number and time, as flowd reads it.
+    #[test]
+    fn stamped_records_decode_with_their_number_and_time() {
+        let templates = templates();
+        let st = state();
+        let mut parser = L7Parser::new(RedactOptions::default());
+        let mut buf = Vec::new();
+        let now = wall_ns();
+        for (i, seq) in [0u64, 7, 123_456_789, 9_999_999_999_999_999]
+            .into_iter()
+            .enumerate()
+        {
+            let time = now + i as u64 * 1_000_003;
+            templates[i].stamp(&mut buf, seq, time);
+            let entry = LogEntry::decode(buf.as_slice()).unwrap();
+            assert_eq!(entry.timestamp, time);
+            let flow = parser.decode(&buf, &st).unwrap().to_proto();
+            assert_eq!(seq_of_flow(&flow), Some(seq));
+            let t = flow.time.unwrap();
+            assert_eq!(t.seconds as u64 * 1_000_000_000 + t.nanos as u64, time);
+        }
+    }
+}
