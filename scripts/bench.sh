@@ -8,7 +8,7 @@
 #
 # Single-threaded stages run pinned to CPU 0 (taskset -c 0); the ring followers and the
 # end-to-end stages (flowd + its clients + the drivers; e2e-mix and datapath need root for their
-# namespace labs) use both cores.
+# namespace labs; relay runs 4 flowd + flowrelay on loopback) use both cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,7 +25,7 @@ pin=()
 if command -v taskset >/dev/null; then pin=(taskset -c 0); fi
 
 "${pin[@]}" "$bench" --out "$out" decode filter encode metrics memory tui input
-"$bench" --out "$out" ring e2e e2e-mix datapath
+"$bench" --out "$out" ring e2e e2e-mix datapath relay
 "$bench" --out "$out" --report | tee "$out/results.md"
 
 if [[ $profile == 1 ]]; then

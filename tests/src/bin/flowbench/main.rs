@@ -6,7 +6,8 @@
 //! `flowbench --report [--out DIR]` merges every `DIR/*.json` stage file into
 //! `DIR/results.json` and prints the whole table (markdown).
 //!
-//! Stages: decode, ring, filter, encode, metrics, memory, tui, e2e.
+//! Stages: decode, ring, filter, encode, metrics, memory, tui, input, e2e, e2e-mix, datapath,
+//! relay.
 //! Timings: one warm-up pass, then several timed passes; the median is reported.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
@@ -33,7 +34,9 @@ use prost::Message;
 use serde_json::{Value, json};
 
 mod dns;
+mod drain;
 mod mix;
+mod relay;
 
 // ---------------------------------------------------------------------------------------------
 // Counting allocator: allocations and live heap bytes.
@@ -867,25 +870,11 @@ fn start_drain(grpc: &Path) -> Seen {
     rx
 }
 
-/// Follows GetFlows on a thread of its own and hands every response to `seen`.
+/// Follows GetFlows on flowd's unix socket and hands every response to `seen`.
 fn drain_with(grpc: &Path, mut seen: impl FnMut(&GetFlowsResponse) + Send + 'static) {
-    let server = format!("unix://{}", grpc.display());
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let mut client = flowscope_cli::client::connect(&server).await.unwrap();
-            let req = flowscope_proto::observer::GetFlowsRequest {
-                follow: true,
-                ..Default::default()
-            };
-            let mut stream = client.get_flows(req).await.unwrap().into_inner();
-            while let Ok(Some(resp)) = stream.message().await {
-                seen(&resp);
-            }
-        });
+    drain::follow_flows(format!("unix://{}", grpc.display()), move |resp| {
+        seen(resp);
+        true
     });
 }
 
@@ -1121,9 +1110,9 @@ fn e2e_with(drain: bool) -> Vec<Value> {
 
 // ---------------------------------------------------------------------------------------------
 
-const STAGES: [&str; 11] = [
+const STAGES: [&str; 12] = [
     "decode", "ring", "filter", "encode", "metrics", "memory", "tui", "input", "e2e", "e2e-mix",
-    "datapath",
+    "datapath", "relay",
 ];
 
 /// `flowctl observe --input-file` on a 1,000,000-line jsonpb file of the mix, with and
@@ -1399,6 +1388,7 @@ fn run(stage: &str) -> Vec<Value> {
         "e2e-mix" => mix::bench_mix(),
         "input" => bench_input(),
         "datapath" => bench_datapath(),
+        "relay" => relay::bench_relay(),
         "profile" => bench_profile(),
         other => panic!("unknown stage {other}; stages: {STAGES:?}"),
     }

@@ -134,7 +134,7 @@ fn settle(seen: &Seen, metric: &dyn Fn(&str) -> f64) {
     }
 }
 
-fn flowd_binary() -> PathBuf {
+pub fn flowd_binary() -> PathBuf {
     std::env::var_os("FLOWBENCH_FLOWD")
         .map(PathBuf::from)
         .unwrap_or_else(|| exe_dir().join("flowd"))
