@@ -1,7 +1,8 @@
 //! A cluster of flowd nodes in network namespaces, for the multi-node tests: the topology
 //! (nodes routing for their pods, an underlay, a control namespace) is the lab's own,
 //! built by `scripts/lab.sh --nodes N --setup-only` and held while its standard input stays
-//! open; the test starts, kills and restarts each node's flowd and a flowrelay over them.
+//! open; the test starts, kills and restarts each node's flowd and a flowrelay over them,
+//! in plaintext or with mutual TLS on every link ([`Cluster::use_mtls`]).
 //! Everything is ended by its pid on drop, then the script removes the namespaces.
 
 use std::io::{BufRead, BufReader, Write};
@@ -12,9 +13,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use flowscope_proto::observer::observer_client::ObserverClient;
+use flowscope_cli::client::{Dial, connect_with};
+use flowscope_cli::tls::TlsOptions;
 use flowscope_proto::observer::{ServerStatusRequest, ServerStatusResponse};
 
+use crate::cluster_tls::{ClusterTls, Credentials, flowctl_args};
 use crate::{Flowd, FlowdOptions, bin, flowctl_command, temp_dir, terminate};
 
 /// The port of every node's Observer API and Peer service.
@@ -46,6 +49,8 @@ pub struct Cluster {
     pub control_ns: String,
     pub control_ip: String,
     relay: Option<Child>,
+    /// The certificates when every link is mutual TLS.
+    tls: Option<ClusterTls>,
     dir: PathBuf,
     script: Child,
     /// Closing it tells the script to tear the topology down.
@@ -80,6 +85,7 @@ impl Cluster {
             control_ns: String::new(),
             control_ip: String::new(),
             relay: None,
+            tls: None,
             dir: temp_dir("cluster"),
             script,
             hold,
@@ -138,6 +144,21 @@ impl Cluster {
         err
     }
 
+    /// Mutual TLS on every link from now on: makes the certificates the nodes, the relay
+    /// and the clients started afterwards use.
+    pub fn use_mtls(&mut self) {
+        assert!(
+            self.relay.is_none() && self.nodes.iter().all(|n| n.flowd.is_none()),
+            "TLS is chosen before anything starts"
+        );
+        self.tls = Some(ClusterTls::new(&self.control_ip));
+    }
+
+    /// True when every link is mutual TLS.
+    pub fn mtls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// Starts node `i`'s flowd on its pods' veths, serving on its underlay address; node 0
     /// announces the others through its Peer service.
     pub fn start_node(&mut self, i: usize, extra: &[&str]) {
@@ -150,6 +171,9 @@ impl Cluster {
             for n in &self.nodes[1..] {
                 args.push(format!("--peer={}={}:{NODE_PORT}", n.name, n.underlay));
             }
+        }
+        if let Some(tls) = &self.tls {
+            args.extend(tls.node_args());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
         let node = &mut self.nodes[i];
@@ -177,16 +201,36 @@ impl Cluster {
         format!("{}:{RELAY_PORT}", self.control_ip)
     }
 
+    /// The TLS a client with `credentials` uses towards the relay; None for plaintext.
+    pub fn client_tls(&self, credentials: Credentials) -> Option<TlsOptions> {
+        match (credentials, &self.tls) {
+            (Credentials::Plaintext, _) | (Credentials::Cluster, None) => None,
+            (Credentials::Cluster, Some(tls)) => Some(tls.client(true)),
+            (Credentials::NoCertificate, Some(tls)) => Some(tls.client(false)),
+            (Credentials::NoCertificate, None) => panic!("the cluster runs no TLS"),
+        }
+    }
+
+    /// The relay's address as a client with `tls` gives it (`tls://` for TLS).
+    fn relay_server(&self, tls: &Option<TlsOptions>) -> String {
+        match tls {
+            Some(_) => format!("tls://{}", self.relay_address()),
+            None => self.relay_address(),
+        }
+    }
+
     /// Starts flowrelay in the control namespace, discovering the nodes through node 0's
     /// Peer service.
     pub fn start_relay(&mut self) {
         let log = std::fs::File::create(self.dir.join("flowrelay.log")).unwrap();
         let peer_service = format!("{}:{NODE_PORT}", self.nodes[0].underlay);
+        let tls_args = self.tls.as_ref().map(ClusterTls::relay_args);
         let child = Command::new("ip")
             .args(["netns", "exec", &self.control_ns])
             .arg(bin("flowrelay"))
             .args(["--peer-service", &peer_service])
             .args(["--listen-address", &self.relay_address()])
+            .args(tls_args.unwrap_or_default())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -198,14 +242,22 @@ impl Cluster {
         std::fs::read_to_string(self.dir.join("flowrelay.log")).unwrap_or_default()
     }
 
-    /// `flowctl ARGS --server <relay>`, run in the control namespace.
+    /// `flowctl ARGS --server <relay>`, run in the control namespace as the cluster's
+    /// clients do (with a client certificate under mutual TLS).
     pub fn flowctl_command(&self, args: &[&str]) -> Command {
+        self.flowctl_command_as(Credentials::Cluster, args)
+    }
+
+    /// `flowctl ARGS --server <relay>` with `credentials`, run in the control namespace.
+    pub fn flowctl_command_as(&self, credentials: Credentials, args: &[&str]) -> Command {
+        let tls = self.client_tls(credentials);
         let base = flowctl_command(&self.dir);
         let mut cmd = Command::new("ip");
         cmd.args(["netns", "exec", &self.control_ns])
             .arg(base.get_program())
             .args(args)
-            .args(["--server", &self.relay_address()])
+            .args(["--server", &self.relay_server(&tls)])
+            .args(tls.as_ref().map(flowctl_args).unwrap_or_default())
             .current_dir(&self.dir);
         for (k, v) in base.get_envs() {
             match v {
@@ -218,6 +270,10 @@ impl Cluster {
 
     pub fn flowctl(&self, args: &[&str]) -> Output {
         self.flowctl_command(args).output().unwrap()
+    }
+
+    pub fn flowctl_as(&self, credentials: Credentials, args: &[&str]) -> Output {
+        self.flowctl_command_as(credentials, args).output().unwrap()
     }
 
     /// Polls `flowctl list nodes` through the relay until every named node has `state`
@@ -246,10 +302,15 @@ impl Cluster {
         }
     }
 
-    /// The relay's `ServerStatus`, asked by a gRPC client in the control namespace; None
-    /// when the relay does not answer.
+    /// The relay's `ServerStatus`, asked by a gRPC client in the control namespace (as the
+    /// cluster's clients connect); None when the relay does not answer.
     pub fn relay_status(&self) -> Option<ServerStatusResponse> {
-        let url = format!("http://{}", self.relay_address());
+        let tls = self.client_tls(Credentials::Cluster);
+        let server = self.relay_server(&tls);
+        let dial = Dial {
+            timeout: Duration::from_secs(5),
+            tls: tls.unwrap_or_default(),
+        };
         in_netns(&self.control_ns, move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -257,7 +318,7 @@ impl Cluster {
                 .unwrap();
             rt.block_on(async {
                 let call = async {
-                    let mut c = ObserverClient::connect(url).await.ok()?;
+                    let mut c = connect_with(&server, &dial).await.ok()?;
                     c.server_status(ServerStatusRequest {}).await.ok()
                 };
                 let st = tokio::time::timeout(Duration::from_secs(5), call).await;

@@ -609,4 +609,5 @@ impl Drop for Prometheus {
     }
 }
 pub mod cluster;
+pub mod cluster_tls;
 pub mod workload;

@@ -2,7 +2,8 @@
 //! traffic across them, and flowrelay over them found through node 1's Peer service: one
 //! time-ordered cluster through `flowctl`, `--last` across the cluster, `list nodes`, a node
 //! killed (unavailable, the others streaming on without losing a flow) and restarted
-//! (reconnected, its flows back). Root only.
+//! (reconnected, its flows back); all of it again with mutual TLS on every link, where
+//! clients without a certificate are refused. Root only.
 
 #![allow(clippy::unwrap_used)]
 
@@ -11,6 +12,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use flowscope_tests::cluster::{Cluster, Pod, Streaming, json_lines};
+use flowscope_tests::cluster_tls::Credentials;
 use flowscope_tests::netns::is_root;
 use serde_json::Value;
 
@@ -32,15 +34,25 @@ struct Running {
     _serial: std::sync::MutexGuard<'static, ()>,
 }
 
+/// How the nodes, the relay and the clients talk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Links {
+    Plaintext,
+    MutualTls,
+}
+
 /// Three nodes with flowd and the relay, all three connected; None (the test is skipped)
 /// without root.
-fn running_cluster() -> Option<Running> {
+fn running_cluster(links: Links) -> Option<Running> {
     if !is_root() {
         eprintln!("skipped: needs root for namespaces and eBPF");
         return None;
     }
     let serial = serial();
     let mut c = Cluster::start(3);
+    if links == Links::MutualTls {
+        c.use_mtls();
+    }
     for i in 0..3 {
         c.start_node(i, &[AGGREGATION]);
     }
@@ -152,10 +164,13 @@ fn against_quiet_nodes(c: &Cluster, query: &[&str]) -> (Vec<Value>, Vec<Value>) 
 
 #[test]
 fn three_nodes_are_one_time_ordered_cluster_through_the_relay() {
-    let Some(running) = running_cluster() else {
-        return;
-    };
-    let c = &running.cluster;
+    if let Some(running) = running_cluster(Links::Plaintext) {
+        one_time_ordered_cluster(&running.cluster);
+    }
+}
+
+/// Acceptance 1: traffic across the nodes, seen through the relay as one cluster.
+fn one_time_ordered_cluster(c: &Cluster) {
     // Every client to the next node's web pod: HTTP, a ping, five datagrams.
     for i in 0..3 {
         let (from, to) = (&c.nodes[i].client, &c.nodes[(i + 1) % 3].web);
@@ -210,14 +225,34 @@ fn three_nodes_are_one_time_ordered_cluster_through_the_relay() {
     );
     assert!(last.iter().map(time_of).is_sorted());
 
-    // list nodes: the three, connected.
-    let out = c.flowctl(&["list", "nodes"]);
+    // list nodes: the three, connected, with TLS as the cluster runs (verified by the
+    // names their Peer service announces).
+    let tls = if c.mtls() { "Enabled" } else { "Disabled" };
+    let out = c.flowctl(&["list", "nodes", "-o", "wide"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let rows: Vec<&str> = text.lines().skip(1).collect();
     assert_eq!(rows.len(), 3, "{text}");
     for (row, name) in rows.iter().zip(NAMES) {
         let f: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(&f[..2], [name, "Connected"], "{text}");
+        assert_eq!(f.last(), Some(&tls), "{text}");
+    }
+    let out = c.flowctl(&["list", "nodes", "-o", "json"]);
+    let listed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for n in listed.as_array().unwrap() {
+        let name = n["name"].as_str().unwrap();
+        // protojson leaves out false and empty fields.
+        let tls = &n["tls"];
+        assert_eq!(tls["enabled"].as_bool().unwrap_or(false), c.mtls(), "{n}");
+        let server_name = match c.mtls() {
+            true => format!("{name}.default.hubble-grpc.cilium.io"),
+            false => String::new(),
+        };
+        assert_eq!(
+            tls["server_name"].as_str().unwrap_or(""),
+            server_name,
+            "{n}"
+        );
     }
 }
 
@@ -320,11 +355,20 @@ fn node_statuses(c: &Cluster) -> Vec<(String, Vec<String>)> {
 
 #[test]
 fn a_killed_node_is_unavailable_the_others_lose_nothing_and_it_comes_back() {
-    let Some(mut running) = running_cluster() else {
+    let Some(mut running) = running_cluster(Links::Plaintext) else {
         return;
     };
     let c = &mut running.cluster;
     let mut follow = live_follow(c);
+    unavailable_while_the_others_stream(c, &mut follow);
+    restart_node_2(c);
+    back_in_new_requests(c);
+}
+
+/// Acceptance 2, node 2 down: killed, it is reported unavailable in `ServerStatus` and in
+/// the `node_status` events of new requests, and `follow` (started before) gets every flow
+/// of the live nodes meanwhile.
+fn unavailable_while_the_others_stream(c: &mut Cluster, follow: &mut Streaming) {
     kill_node_2(c);
     let unavailable = (
         "NODE_UNAVAILABLE".to_string(),
@@ -350,12 +394,14 @@ fn a_killed_node_is_unavailable_the_others_lose_nothing_and_it_comes_back() {
     }
     let live: Vec<Value> = [0, 2].into_iter().flat_map(|i| node_flows(c, i)).collect();
     for sport in [41_001, 41_003] {
-        wait_streamed(&follow, sport, &live, "node 2 down");
+        wait_streamed(follow, sport, &live, "node 2 down");
     }
     assert!(follow.running(), "the followed stream ended");
+}
 
-    // Node 2 restarted: connected again, and a new request shows its new flows.
-    restart_node_2(c);
+/// Acceptance 2, node 2 restarted (and connected again): a new request through the relay
+/// shows its new flows, and no `node_status` event reports it any more.
+fn back_in_new_requests(c: &Cluster) {
     c.udp(&c.nodes[1].client, 41_002, &c.nodes[0].web, 20);
     wait_node_has(c, 1, 41_002, 20);
     let want = multiset(&from_port(&node_flows(c, 1), 41_002));
@@ -387,21 +433,56 @@ fn a_killed_node_is_unavailable_the_others_lose_nothing_and_it_comes_back() {
 
 #[test]
 fn a_followed_stream_gets_a_restarted_node_flows_again() {
-    let Some(mut running) = running_cluster() else {
+    let Some(mut running) = running_cluster(Links::Plaintext) else {
         return;
     };
     let c = &mut running.cluster;
     let follow = live_follow(c);
     kill_node_2(c);
     restart_node_2(c);
-    // Traffic inside node 2 only: the followed stream must get it from the new flowd, and
-    // once it does, every flow of it.
+    back_in_followed_stream(c, &follow);
+}
+
+/// Traffic inside the restarted node 2 only: `follow` (started before the kill) must get it
+/// from the new flowd, and once it does, every flow of it.
+fn back_in_followed_stream(c: &Cluster, follow: &Streaming) {
     assert!(
-        shows_datagrams(c, &follow, 1, 41_012),
+        shows_datagrams(c, follow, 1, 41_012),
         "the followed stream never showed the restarted node's flows"
     );
     let n2: &Pod = &c.nodes[1].client;
     c.udp(n2, 41_013, &c.nodes[1].web, 20);
     wait_node_has(c, 1, 41_013, 20);
-    wait_streamed(&follow, 41_013, &node_flows(c, 1), "node 2 restarted");
+    wait_streamed(follow, 41_013, &node_flows(c, 1), "node 2 restarted");
+}
+
+/// Acceptance 3: acceptance 1 and 2 with mutual TLS on every link (flowd ↔ relay, the Peer
+/// service, relay ↔ flowctl), and clients without a certificate refused by the relay.
+#[test]
+fn every_link_mutual_tls_one_cluster_a_node_killed_and_back_clients_need_a_certificate() {
+    let Some(mut running) = running_cluster(Links::MutualTls) else {
+        return;
+    };
+    let c = &mut running.cluster;
+    one_time_ordered_cluster(c);
+
+    let no_certificate = c.flowctl_as(Credentials::NoCertificate, &["observe", "--last", "1"]);
+    let err = String::from_utf8_lossy(&no_certificate.stderr);
+    assert!(!no_certificate.status.success(), "connected: {err}");
+    assert!(err.contains("CertificateRequired"), "{err}");
+    assert!(no_certificate.stdout.is_empty());
+    let plaintext = c.flowctl_as(
+        Credentials::Plaintext,
+        &["observe", "--last", "1", "--timeout", "5s"],
+    );
+    let err = String::from_utf8_lossy(&plaintext.stderr);
+    // The relay's TLS answer to a plaintext HTTP/2 preface is no HTTP/2 the client takes.
+    assert!(!plaintext.status.success(), "connected in plaintext: {err}");
+    assert!(plaintext.stdout.is_empty() && !err.is_empty());
+
+    let mut follow = live_follow(c);
+    unavailable_while_the_others_stream(c, &mut follow);
+    restart_node_2(c);
+    back_in_followed_stream(c, &follow);
+    back_in_new_requests(c);
 }
