@@ -14,13 +14,28 @@ use flowscope_relay::server::{Relay, RelayService};
 use flowscope_tls::server::{ReloadingConfig, TlsFiles};
 use tokio_stream::wrappers::TcpListenerStream;
 
+/// Hubble Relay's default Peer service is the local agent's socket; ours is a local flowd's.
+const DEFAULT_PEER_SERVICE: &str = "unix:///run/flowscope/hubble.sock";
+
 #[derive(Parser, Debug)]
 #[command(name = "flowrelay", version)]
 struct Args {
     /// A node's Peer service (`HOST:PORT` or `unix:///path`): every node it announces is
-    /// served, as Hubble Relay's `--peer-service`.
-    #[arg(long, default_value = "unix:///run/flowscope/hubble.sock")]
-    peer_service: String,
+    /// served, as Hubble Relay's `--peer-service` [default: unix:///run/flowscope/hubble.sock
+    /// unless --peer or --peer-dns is given].
+    #[arg(long)]
+    peer_service: Option<String>,
+    /// A node to serve, `[NAME=]HOST:PORT` (repeatable), besides the Peer service's.
+    #[arg(long = "peer")]
+    peers: Vec<flowscope_peers::StaticPeer>,
+    /// A DNS name whose A/AAAA records are nodes to serve, `NAME[:PORT]` (port 4244 by
+    /// default), e.g. a Kubernetes headless Service; resolved again every
+    /// --peer-dns-interval seconds.
+    #[arg(long)]
+    peer_dns: Option<flowscope_peers::DnsPeers>,
+    /// Seconds between resolutions of --peer-dns.
+    #[arg(long, default_value_t = 30)]
+    peer_dns_interval: u64,
     /// The relay's Observer API (`:4245` listens on every address, as Hubble Relay).
     #[arg(long, default_value = ":4245")]
     listen_address: String,
@@ -177,7 +192,30 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let metrics = Metrics::new();
     let links = args.links();
     let pool = Pool::new(links.clone(), metrics.clone());
-    tokio::spawn(pool.clone().follow_peers(args.peer_service.clone()));
+    let peer_service = match &args.peer_service {
+        Some(s) => Some(s.clone()),
+        None if args.peers.is_empty() && args.peer_dns.is_none() => {
+            Some(DEFAULT_PEER_SERVICE.to_string())
+        }
+        None => None,
+    };
+    if let Some(s) = &peer_service {
+        tokio::spawn(pool.clone().follow_peers(s.clone()));
+    }
+    // Discovery runs as long as the relay: the sender lives to the end of `run`.
+    let (_discovery_runs, discovery_stop) = tokio::sync::watch::channel(false);
+    if !args.peers.is_empty() || args.peer_dns.is_some() {
+        let found = flowscope_peers::spawn(
+            flowscope_peers::PeerConfig {
+                statics: args.peers.clone(),
+                dns: args.peer_dns.clone(),
+                interval: Duration::from_secs(args.peer_dns_interval),
+            },
+            None,
+            discovery_stop,
+        );
+        tokio::spawn(pool.clone().follow_discovery(found));
+    }
     tokio::spawn(pool.clone().keep_connected());
     if let Some(l) = metrics_listener {
         tokio::spawn(metrics.clone().serve(l));
@@ -217,7 +255,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
         tls = tls.is_some(),
         mutual = tls.as_ref().is_some_and(|t| t.is_mutual()),
         client_tls = links.tls.is_some(),
-        peer_service = args.peer_service,
+        peer_service = peer_service.as_deref().unwrap_or("none"),
+        peers = args.peers.len(),
+        peer_dns = args.peer_dns.as_ref().map(|d| d.name.as_str()).unwrap_or("none"),
         "flowrelay listening"
     );
     match tls {

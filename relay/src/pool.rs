@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use flowscope_cli::client::Dial;
 use flowscope_cli::tls::TlsOptions;
+use flowscope_peers::PeerMap;
 use flowscope_proto::observer::ServerStatusRequest;
 use flowscope_proto::observer::observer_client::ObserverClient;
 use flowscope_proto::peer::peer_client::PeerClient;
@@ -214,6 +215,25 @@ impl Pool {
             }
         }
         Ok(())
+    }
+
+    /// Follows nodes found without a Peer service (`--peer`, `--peer-dns`) for good: each
+    /// change adds, moves or removes nodes.
+    pub async fn follow_discovery(self: Arc<Self>, mut found: watch::Receiver<PeerMap>) {
+        let mut known = PeerMap::new();
+        loop {
+            let next = found.borrow_and_update().clone();
+            for note in flowscope_peers::diff(&known, &next) {
+                match ChangeNotificationType::try_from(note.r#type) {
+                    Ok(ChangeNotificationType::PeerDeleted) => self.remove(&note.name),
+                    _ => self.upsert(&note),
+                }
+            }
+            known = next;
+            if found.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Checks every node for good: connects the ones without a connection and marks the

@@ -12,7 +12,7 @@ pub mod identity;
 pub mod metrics;
 pub mod observer;
 pub mod parser;
-pub mod peers;
+pub use flowscope_peers as peers;
 pub mod policy;
 pub mod sockets;
 pub mod source;

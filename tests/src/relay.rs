@@ -36,10 +36,17 @@ impl RelayProcess {
 
     /// As [`RelayProcess::start`], with further flags `extra`.
     pub fn start_with(peer_service: &str, extra: &[String]) -> RelayProcess {
+        let mut args = vec!["--peer-service".to_string(), peer_service.to_string()];
+        args.extend(extra.iter().cloned());
+        RelayProcess::start_args(&args)
+    }
+
+    /// flowrelay with only `args` (and its listen address).
+    pub fn start_args(args: &[String]) -> RelayProcess {
         let address = format!("127.0.0.1:{}", free_port());
         let child = Command::new(bin("flowrelay"))
-            .args(["--peer-service", peer_service, "--listen-address", &address])
-            .args(extra)
+            .args(["--listen-address", &address])
+            .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

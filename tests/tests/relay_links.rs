@@ -330,3 +330,37 @@ async fn a_followed_stream_keeps_the_live_nodes_and_gets_a_restarted_node_back()
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn a_static_node_list_needs_no_peer_service() {
+    let (pa, pb) = (free_port(), free_port());
+    let a = loopback_node("node-a", pa, &[]);
+    let b = loopback_node("node-b", pb, &[]);
+    feed_requests(&a, 0, 3, 1);
+    feed_requests(&b, 10, 3, 1);
+    // No --peer-service: the relay connects to the listed nodes only (one named, one
+    // named after its address).
+    let relay = RelayProcess::start_args(&[
+        format!("--peer=node-a=127.0.0.1:{pa}"),
+        format!("--peer=127.0.0.1:{pb}"),
+    ]);
+    let address = relay.address.clone();
+    let observe = || {
+        Command::new(flowscope_tests::bin("flowctl"))
+            .args(["observe", "--all", "-o", "jsonpb", "--server", &address])
+            .output()
+            .unwrap()
+    };
+    let out = until("both listed nodes served", observe, |o| {
+        o.status.success()
+            && String::from_utf8_lossy(&o.stdout)
+                .matches("\"flow\"")
+                .count()
+                == 6
+    });
+    let nodes: std::collections::BTreeSet<String> = lines(&out)
+        .iter()
+        .filter_map(|l| Some(l.get("flow")?["node_name"].as_str()?.to_string()))
+        .collect();
+    assert_eq!(nodes, ["node-a", "node-b"].map(String::from).into());
+}

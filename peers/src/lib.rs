@@ -1,5 +1,6 @@
-//! The other nodes flowd announces through `peer.Peer/Notify`, so a relay pointed at one
-//! flowd finds them all: a static list (`--peer [NAME=]HOST:PORT`) and the addresses of a
+//! Nodes found without a Peer service: the other nodes flowd announces through
+//! `peer.Peer/Notify` (so a relay pointed at one flowd finds them all), and the nodes
+//! flowrelay connects to besides those of its `--peer-service`: a static list (`--peer [NAME=]HOST:PORT`) and the addresses of a
 //! DNS name (`--peer-dns NAME[:PORT]`, e.g. a Kubernetes headless Service), resolved again
 //! every `--peer-dns-interval`. A peer found by DNS is named by its address (the name
 //! carries no node names). A failed resolution keeps the peers found before.
