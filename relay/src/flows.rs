@@ -79,7 +79,7 @@ async fn stream_node(
         let path =
             tonic::codegen::http::uri::PathAndQuery::from_static("/observer.Observer/GetFlows");
         let mut stream = grpc
-            .server_streaming(tonic::Request::new(req), path, NodeCodec)
+            .server_streaming(tonic::Request::new(req), path, NodeCodec::default())
             .await?
             .into_inner();
         while let Some(resp) = stream.next().await {

@@ -159,11 +159,6 @@ fn timestamp(mut buf: &[u8]) -> Result<i128, ScanError> {
     Ok(i128::from(seconds) * 1_000_000_000 + i128::from(nanos))
 }
 
-/// The codec of `GetFlows` on both sides of the relay: requests are protobuf messages,
-/// responses stay encoded ([`RawResponse`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ServeCodec;
-
 /// Encodes requests (towards the nodes) and raw responses (towards the client).
 #[derive(Debug)]
 pub struct RawEncoder<T>(std::marker::PhantomData<T>);
@@ -215,28 +210,27 @@ impl<T: Wire> Decoder for RawDecoder<T> {
     }
 }
 
-/// The node side: requests out, raw responses in.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NodeCodec;
+/// The codec of `GetFlows` on both sides of the relay, encoding `E` and decoding `D`:
+/// requests are protobuf messages, responses stay encoded ([`RawResponse`]).
+#[derive(Debug)]
+pub struct WireCodec<E, D>(std::marker::PhantomData<(E, D)>);
 
-impl Codec for NodeCodec {
-    type Encode = GetFlowsRequest;
-    type Decode = RawResponse;
-    type Encoder = RawEncoder<GetFlowsRequest>;
-    type Decoder = RawDecoder<RawResponse>;
-    fn encoder(&mut self) -> Self::Encoder {
-        RawEncoder(std::marker::PhantomData)
-    }
-    fn decoder(&mut self) -> Self::Decoder {
-        RawDecoder(std::marker::PhantomData)
+impl<E, D> Default for WireCodec<E, D> {
+    fn default() -> Self {
+        WireCodec(std::marker::PhantomData)
     }
 }
 
-impl Codec for ServeCodec {
-    type Encode = RawResponse;
-    type Decode = GetFlowsRequest;
-    type Encoder = RawEncoder<RawResponse>;
-    type Decoder = RawDecoder<GetFlowsRequest>;
+/// The node side: requests out, raw responses in.
+pub type NodeCodec = WireCodec<GetFlowsRequest, RawResponse>;
+/// The client side: raw responses out, requests in.
+pub type ServeCodec = WireCodec<RawResponse, GetFlowsRequest>;
+
+impl<E: Wire, D: Wire> Codec for WireCodec<E, D> {
+    type Encode = E;
+    type Decode = D;
+    type Encoder = RawEncoder<E>;
+    type Decoder = RawDecoder<D>;
     fn encoder(&mut self) -> Self::Encoder {
         RawEncoder(std::marker::PhantomData)
     }

@@ -298,7 +298,7 @@ where
         if req.uri().path() == GET_FLOWS {
             let handler = RawGetFlows(self.relay.clone());
             return Box::pin(async move {
-                let mut grpc = tonic::server::Grpc::new(ServeCodec);
+                let mut grpc = tonic::server::Grpc::new(ServeCodec::default());
                 Ok(grpc.server_streaming(handler, req).await)
             });
         }
