@@ -33,6 +33,8 @@ use crate::raw::{Kind, NodeCodec, RawResponse};
 
 /// Responses waiting between the nodes' streams and the merge.
 const FAN_IN_QUEUE: usize = 4096;
+/// Responses the merge takes from its queue in one turn.
+const BATCH: usize = 256;
 
 /// A `node_status` response, as Hubble Relay sends them in `GetFlows`.
 pub fn node_status(state: NodeState, names: Vec<String>, message: String) -> RawResponse {
@@ -291,44 +293,55 @@ impl FanIn {
         let mut changes = self.pool.subscribe();
         changes.mark_unchanged();
         let mut buffer = SortBuffer::new(self.sort_buffer_len);
-        let mut tick = tokio::time::interval(self.drain_timeout);
+        // A zero timeout (`--sort-buffer-drain-timeout=0s`) drains at every millisecond.
+        let mut tick = tokio::time::interval(self.drain_timeout.max(Duration::from_millis(1)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
         let mut idle = true;
         loop {
             let statuses = tokio::select! {
                 msg = from_nodes.recv() => {
-                    let Some(msg) = msg else { return Ok(()) };
+                    let Some(mut msg) = msg else { return Ok(()) };
                     idle = false;
-                    match msg {
-                        FromNode::Response(name, r) => {
-                            members.saw(&name, r.time_ns);
-                            for r in buffer.push(r) {
-                                out.send(r, Some(&metrics)).await?;
-                            }
-                            Vec::new()
-                        }
-                        FromNode::Failed(name, message) => {
-                            members.pause(&name);
-                            vec![node_status(NodeState::NodeError, vec![name.to_string()], message)]
-                        }
-                        FromNode::Ended(name) if self.req.until.is_some() => {
-                            // Every node reached `until`: the call is complete.
-                            members.streaming.remove(&*name);
-                            if members.streaming.is_empty() {
-                                for r in buffer.drain() {
+                    let mut statuses = Vec::new();
+                    // What else is already queued is taken in the same turn (at most a
+                    // batch), instead of one select per response.
+                    for _ in 0..BATCH {
+                        match msg {
+                            FromNode::Response(name, r) => {
+                                members.saw(&name, r.time_ns);
+                                if let Some(r) = buffer.push(r) {
                                     out.send(r, Some(&metrics)).await?;
                                 }
-                                return Ok(());
                             }
-                            Vec::new()
+                            FromNode::Failed(name, message) => {
+                                members.pause(&name);
+                                statuses.push(node_status(NodeState::NodeError, vec![name.to_string()], message));
+                            }
+                            FromNode::Ended(name) if self.req.until.is_some() => {
+                                // Every node reached `until`: the call is complete.
+                                members.streaming.remove(&*name);
+                                if members.streaming.is_empty() {
+                                    for s in statuses {
+                                        out.send(s, None).await?;
+                                    }
+                                    for r in buffer.drain() {
+                                        out.send(r, Some(&metrics)).await?;
+                                    }
+                                    return Ok(());
+                                }
+                            }
+                            FromNode::Ended(name) => {
+                                // The node stopped: streamed from again when it is back.
+                                members.pause(&name);
+                            }
                         }
-                        FromNode::Ended(name) => {
-                            // The node stopped: streamed from again when it is back.
-                            members.pause(&name);
-                            Vec::new()
+                        match from_nodes.try_recv() {
+                            Ok(next) => msg = next,
+                            Err(_) => break,
                         }
                     }
+                    statuses
                 }
                 changed = changes.changed() => {
                     if changed.is_err() {

@@ -65,21 +65,19 @@ impl SortBuffer {
         }
     }
 
-    /// Adds a response; returns what leaves the buffer because it is full (oldest first).
-    pub fn push(&mut self, resp: RawResponse) -> Vec<RawResponse> {
+    /// Adds a response; returns the oldest when the buffer is over its length (it never
+    /// holds more than that, so at most one leaves).
+    pub fn push(&mut self, resp: RawResponse) -> Option<RawResponse> {
         self.seq += 1;
         self.heap.push(Reverse(Item {
             time: resp.time_ns,
             seq: self.seq,
             resp,
         }));
-        let mut out = Vec::new();
-        while self.heap.len() > self.max {
-            if let Some(Reverse(i)) = self.heap.pop() {
-                out.push(i.resp);
-            }
+        if self.heap.len() > self.max {
+            return self.heap.pop().map(|Reverse(i)| i.resp);
         }
-        out
+        None
     }
 
     /// What is older than `limit_ns`, oldest first.
@@ -137,14 +135,14 @@ mod tests {
     #[test]
     fn the_sort_buffer_releases_oldest_first_when_full_or_drained() {
         let mut b = SortBuffer::new(2);
-        assert!(b.push(at(3, "a")).is_empty());
-        assert!(b.push(at(1, "b")).is_empty());
-        assert_eq!(secs(&b.push(at(2, "c"))), [1]);
+        assert!(b.push(at(3, "a")).is_none());
+        assert!(b.push(at(1, "b")).is_none());
+        assert_eq!(secs(&Vec::from_iter(b.push(at(2, "c")))), [1]);
         assert_eq!(secs(&b.drain()), [2, 3]);
         assert!(b.drain().is_empty());
         let mut b = SortBuffer::new(3);
         for t in [5, 1, 4] {
-            assert!(b.push(at(t, "a")).is_empty());
+            assert!(b.push(at(t, "a")).is_none());
         }
         assert_eq!(secs(&b.pop_older_than(4_000_000_000)), [1]);
         assert_eq!(secs(&b.pop_older_than(4_000_000_001)), [4]);

@@ -331,36 +331,68 @@ async fn a_followed_stream_keeps_the_live_nodes_and_gets_a_restarted_node_back()
     );
 }
 
-#[test]
-fn a_static_node_list_needs_no_peer_service() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_node_list_needs_no_peer_service() {
     let (pa, pb) = (free_port(), free_port());
     let a = loopback_node("node-a", pa, &[]);
     let b = loopback_node("node-b", pb, &[]);
     feed_requests(&a, 0, 3, 1);
     feed_requests(&b, 10, 3, 1);
     // No --peer-service: the relay connects to the listed nodes only (one named, one
-    // named after its address).
+    // named after its address). A zero drain timeout sends followed flows at once.
     let relay = RelayProcess::start_args(&[
         format!("--peer=node-a=127.0.0.1:{pa}"),
         format!("--peer=127.0.0.1:{pb}"),
+        "--sort-buffer-drain-timeout=0s".to_string(),
     ]);
     let address = relay.address.clone();
-    let observe = || {
-        Command::new(flowscope_tests::bin("flowctl"))
-            .args(["observe", "--all", "-o", "jsonpb", "--server", &address])
-            .output()
-            .unwrap()
-    };
-    let out = until("both listed nodes served", observe, |o| {
-        o.status.success()
-            && String::from_utf8_lossy(&o.stdout)
-                .matches("\"flow\"")
-                .count()
-                == 6
-    });
+    let out = tokio::task::spawn_blocking(move || {
+        until(
+            "both listed nodes served",
+            || {
+                Command::new(flowscope_tests::bin("flowctl"))
+                    .args(["observe", "--all", "-o", "jsonpb", "--server", &address])
+                    .output()
+                    .unwrap()
+            },
+            |o| {
+                o.status.success()
+                    && String::from_utf8_lossy(&o.stdout)
+                        .matches("\"flow\"")
+                        .count()
+                        == 6
+            },
+        )
+    })
+    .await
+    .unwrap();
     let nodes: std::collections::BTreeSet<String> = lines(&out)
         .iter()
         .filter_map(|l| Some(l.get("flow")?["node_name"].as_str()?.to_string()))
         .collect();
     assert_eq!(nodes, ["node-a", "node-b"].map(String::from).into());
+
+    // A followed stream gets both nodes' history and a new flow.
+    let mut client = ObserverClient::connect(format!("http://{}", relay.address))
+        .await
+        .unwrap();
+    let mut stream = client
+        .get_flows(GetFlowsRequest {
+            follow: true,
+            number: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut seen = Vec::new();
+    read_until(&mut stream, &mut seen, "history of both nodes", |s| {
+        paths_of(s, "node-a").len() == 3 && paths_of(s, "node-b").len() == 3
+    })
+    .await;
+    feed_requests(&b, 20, 1, 1);
+    read_until(&mut stream, &mut seen, "a new flow", |s| {
+        paths_of(s, "node-b").len() == 4
+    })
+    .await;
 }
