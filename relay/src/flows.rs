@@ -116,6 +116,18 @@ async fn stream_node(
     let _ = tx.send(end).await;
 }
 
+/// `first` and what else is queued on `rx`, at most `max` messages in all.
+fn batch(first: FromNode, rx: &mut mpsc::Receiver<FromNode>, max: usize) -> Vec<FromNode> {
+    let mut out = vec![first];
+    while out.len() < max {
+        match rx.try_recv() {
+            Ok(m) => out.push(m),
+            Err(_) => break,
+        }
+    }
+    out
+}
+
 /// The request for a node that is streamed from again: only what came after `last_ns`.
 fn resumed(req: &GetFlowsRequest, last_ns: i128) -> GetFlowsRequest {
     let next = last_ns.saturating_add(1);
@@ -301,12 +313,12 @@ impl FanIn {
         loop {
             let statuses = tokio::select! {
                 msg = from_nodes.recv() => {
-                    let Some(mut msg) = msg else { return Ok(()) };
+                    let Some(msg) = msg else { return Ok(()) };
                     idle = false;
                     let mut statuses = Vec::new();
-                    // What else is already queued is taken in the same turn (at most a
-                    // batch), instead of one select per response.
-                    for _ in 0..BATCH {
+                    // What else is already queued is taken in the same turn, instead of
+                    // one select per response.
+                    for msg in batch(msg, &mut from_nodes, BATCH) {
                         match msg {
                             FromNode::Response(name, r) => {
                                 members.saw(&name, r.time_ns);
@@ -335,10 +347,6 @@ impl FanIn {
                                 // The node stopped: streamed from again when it is back.
                                 members.pause(&name);
                             }
-                        }
-                        match from_nodes.try_recv() {
-                            Ok(next) => msg = next,
-                            Err(_) => break,
                         }
                     }
                     statuses
@@ -490,6 +498,22 @@ fn now_ns() -> i128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn batches_take_what_is_queued_and_lose_nothing() {
+        let (tx, mut rx) = mpsc::channel(FAN_IN_QUEUE);
+        let node: Arc<str> = Arc::from("n");
+        for _ in 0..600 {
+            tx.send(FromNode::Ended(node.clone()))
+                .await
+                .expect("queued");
+        }
+        let mut sizes = Vec::new();
+        while let Ok(first) = rx.try_recv() {
+            sizes.push(batch(first, &mut rx, BATCH).len());
+        }
+        assert_eq!(sizes, [256, 256, 88]);
+    }
 
     #[test]
     fn a_resumed_node_is_asked_only_for_what_came_after_its_last_response() {
