@@ -51,11 +51,26 @@ pub fn node_status(state: NodeState, names: Vec<String>, message: String) -> Raw
 
 /// What a node's stream reports to the merge.
 enum FromNode {
-    Response(Arc<str>, RawResponse),
+    /// Responses in the order the node sent them.
+    Responses(Arc<str>, Vec<RawResponse>),
     /// The node's call or stream failed.
     Failed(Arc<str>, String),
     /// The node ended the stream (history sent, or `until` reached).
     Ended(Arc<str>),
+}
+
+/// Responses a node's stream hands to the merge at once, at most.
+const NODE_BATCH: usize = 64;
+
+/// The stream's next item if it is ready now, without waiting (`None`: not yet, or ended).
+async fn ready<S: tokio_stream::Stream + Unpin>(stream: &mut S) -> Option<S::Item> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *stream).poll_next(cx) {
+            std::task::Poll::Ready(item) => item,
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 /// Streams `GetFlows` from one node into `tx`.
@@ -84,23 +99,40 @@ async fn stream_node(
             .server_streaming(tonic::Request::new(req), path, NodeCodec::default())
             .await?
             .into_inner();
-        while let Some(resp) = stream.next().await {
-            let resp = resp?;
-            match resp.kind {
-                Kind::Flow => {
-                    flows.inc();
+        while let Some(first) = stream.next().await {
+            // The first response and what else the connection already holds (at most a
+            // batch) go to the merge together.
+            let (mut batch, mut failed, mut item) = (Vec::new(), None, Some(first));
+            while let Some(next) = item.take() {
+                match next {
+                    Ok(r) => {
+                        match r.kind {
+                            Kind::Flow => {
+                                flows.inc();
+                            }
+                            Kind::LostEvents => {
+                                lost.inc();
+                            }
+                            Kind::NodeStatus | Kind::Other => {}
+                        }
+                        batch.push(r);
+                    }
+                    Err(e) => failed = Some(e),
                 }
-                Kind::LostEvents => {
-                    lost.inc();
+                if failed.is_none() && batch.len() < NODE_BATCH {
+                    item = ready(&mut stream).await;
                 }
-                Kind::NodeStatus | Kind::Other => {}
             }
-            if tx
-                .send(FromNode::Response(name.clone(), resp))
-                .await
-                .is_err()
+            if !batch.is_empty()
+                && tx
+                    .send(FromNode::Responses(name.clone(), batch))
+                    .await
+                    .is_err()
             {
                 break;
+            }
+            if let Some(e) = failed {
+                return Err(e);
             }
         }
         Ok::<(), Status>(())
@@ -306,24 +338,27 @@ impl FanIn {
         changes.mark_unchanged();
         let mut buffer = SortBuffer::new(self.sort_buffer_len);
         // A zero timeout (`--sort-buffer-drain-timeout=0s`) drains at every millisecond.
-        let mut tick = tokio::time::interval(self.drain_timeout.max(Duration::from_millis(1)));
+        let drain = self.drain_timeout.max(Duration::from_millis(1));
+        let mut tick = tokio::time::interval(drain);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
-        let mut idle = true;
+        let mut last_arrival = tokio::time::Instant::now();
         loop {
             let statuses = tokio::select! {
                 msg = from_nodes.recv() => {
                     let Some(msg) = msg else { return Ok(()) };
-                    idle = false;
+                    last_arrival = tokio::time::Instant::now();
                     let mut statuses = Vec::new();
                     // What else is already queued is taken in the same turn, instead of
                     // one select per response.
                     for msg in batch(msg, &mut from_nodes, BATCH) {
                         match msg {
-                            FromNode::Response(name, r) => {
-                                members.saw(&name, r.time_ns);
-                                if let Some(r) = buffer.push(r) {
-                                    out.send(r, Some(&metrics)).await?;
+                            FromNode::Responses(name, rs) => {
+                                for r in rs {
+                                    members.saw(&name, r.time_ns);
+                                    if let Some(r) = buffer.push(r) {
+                                        out.send(r, Some(&metrics)).await?;
+                                    }
                                 }
                             }
                             FromNode::Failed(name, message) => {
@@ -357,16 +392,17 @@ impl FanIn {
                     }
                     self.sync(&mut members, &mut tasks, &tx)
                 }
+                // Nothing arrived for the drain timeout: nothing is worth waiting for.
+                _ = tokio::time::sleep_until(last_arrival + drain), if !buffer.is_empty() => {
+                    for r in buffer.drain() {
+                        out.send(r, Some(&metrics)).await?;
+                    }
+                    Vec::new()
+                }
+                // While responses keep coming, what is older than the timeout leaves.
                 _ = tick.tick() => {
-                    // Nothing arrived for a whole period: nothing is worth waiting for.
-                    let released = if idle {
-                        buffer.drain()
-                    } else {
-                        let window = i128::try_from(self.drain_timeout.as_nanos()).unwrap_or(i128::MAX);
-                        buffer.pop_older_than(now_ns().saturating_sub(window))
-                    };
-                    idle = true;
-                    for r in released {
+                    let window = i128::try_from(drain.as_nanos()).unwrap_or(i128::MAX);
+                    for r in buffer.pop_older_than(now_ns().saturating_sub(window)) {
                         out.send(r, Some(&metrics)).await?;
                     }
                     self.sync(&mut members, &mut tasks, &tx)
@@ -444,7 +480,7 @@ impl FanIn {
         let (mut all, mut errors) = (Vec::new(), Vec::new());
         while let Some(msg) = from_nodes.recv().await {
             match msg {
-                FromNode::Response(_, r) => all.push(r),
+                FromNode::Responses(_, rs) => all.extend(rs),
                 FromNode::Failed(name, message) => errors.push(node_status(
                     NodeState::NodeError,
                     vec![name.to_string()],
@@ -498,6 +534,16 @@ fn now_ns() -> i128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn ready_takes_an_item_only_when_there_is_one_now() {
+        let mut two = tokio_stream::iter([1, 2]);
+        assert_eq!(ready(&mut two).await, Some(1));
+        assert_eq!(ready(&mut two).await, Some(2));
+        assert_eq!(ready(&mut two).await, None);
+        let mut never = tokio_stream::pending::<u8>();
+        assert_eq!(ready(&mut never).await, None);
+    }
 
     #[tokio::test]
     async fn batches_take_what_is_queued_and_lose_nothing() {

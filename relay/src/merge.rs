@@ -80,6 +80,10 @@ impl SortBuffer {
         None
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
     /// What is older than `limit_ns`, oldest first.
     pub fn pop_older_than(&mut self, limit_ns: i128) -> Vec<RawResponse> {
         let mut out = Vec::new();
