@@ -199,6 +199,27 @@ impl Peer {
     }
 }
 
+/// `": <cause>"` for a status the client's transport made (a TLS alert, a reset), whose
+/// message alone ("transport error") does not say what happened.
+pub fn transport_cause(s: &tonic::Status) -> String {
+    match (tls_failure(), std::error::Error::source(s)) {
+        (Some(tls), _) => format!(": {tls}"),
+        (None, Some(cause)) => format!(": {}", root_cause(cause)),
+        (None, None) => String::new(),
+    }
+}
+
+/// How flowctl and flowtop name a failed call's code.
+pub fn code_name(c: tonic::Code) -> &'static str {
+    match c {
+        tonic::Code::InvalidArgument => "invalid argument",
+        tonic::Code::Unavailable => "server unavailable",
+        tonic::Code::Unimplemented => "not implemented by the server",
+        tonic::Code::DeadlineExceeded => "deadline exceeded",
+        _ => "request failed",
+    }
+}
+
 /// Why the last TLS connection failed after its handshake, if one did: with TLS 1.3 a server
 /// refusing the client's certificate says so only after the client's handshake is done, in
 /// an alert the HTTP/2 layer turns into a bare "connection closed".

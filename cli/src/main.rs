@@ -552,25 +552,9 @@ fn thousands(n: u64) -> String {
 fn status_error(s: tonic::Status) -> anyhow::Error {
     // Server messages (e.g. regex errors) may span lines; an error is one line here.
     let message = s.message().split_whitespace().collect::<Vec<_>>().join(" ");
-    anyhow::anyhow!("{}: {message}{}", code_name(s.code()), transport_cause(&s))
-}
-
-/// `": <cause>"` for a status the client's transport made (a TLS alert, a reset), whose
-/// message alone ("transport error") does not say what happened.
-fn transport_cause(s: &tonic::Status) -> String {
-    match (client::tls_failure(), std::error::Error::source(s)) {
-        (Some(tls), _) => format!(": {tls}"),
-        (None, Some(cause)) => format!(": {}", client::root_cause(cause)),
-        (None, None) => String::new(),
-    }
-}
-
-fn code_name(c: tonic::Code) -> &'static str {
-    match c {
-        tonic::Code::InvalidArgument => "invalid argument",
-        tonic::Code::Unavailable => "server unavailable",
-        tonic::Code::Unimplemented => "not implemented by the server",
-        tonic::Code::DeadlineExceeded => "deadline exceeded",
-        _ => "request failed",
-    }
+    anyhow::anyhow!(
+        "{}: {message}{}",
+        client::code_name(s.code()),
+        client::transport_cause(&s)
+    )
 }

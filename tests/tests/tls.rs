@@ -255,3 +255,31 @@ fn flowd_refuses_unusable_tls_files() {
     let err = flowd_refusing(&pki.dir, &[cert, key, not_a_cert]);
     assert!(err.contains("must be a PEM encoded certificate"), "{err}");
 }
+
+#[test]
+fn flowtop_takes_the_tls_flags_and_shows_a_refusal() {
+    use flowscope_tests::tmux::{Tmux, flowtop_command};
+    let pki = Pki::new();
+    let ca = pki.ca("ca");
+    pki.leaf(&ca, "server", ExtendedKeyUsagePurpose::ServerAuth);
+    pki.leaf(&ca, "client", ExtendedKeyUsagePurpose::ClientAuth);
+    let (_flowd, port) = flowd_with_tls(&pki, Some("ca.crt"));
+    let server = format!("tls://127.0.0.1:{port}");
+    let client = client_args(&pki, "ca", "client");
+    let bound = Duration::from_secs(30);
+
+    // With the CA and a client certificate, the flow is shown.
+    let dir = pki.dir.join("flowtop-mtls");
+    let mut args = vec!["--server", server.as_str()];
+    args.extend(client.iter().map(String::as_str));
+    let tmux = Tmux::start(&dir, &flowtop_command(&dir, &args));
+    tmux.wait_for(bound, "http://h/tls");
+    drop(tmux);
+
+    // Without the client certificate, the header says why the server refuses.
+    let dir = pki.dir.join("flowtop-anonymous");
+    let mut args = vec!["--server", server.as_str()];
+    args.extend(client[..2].iter().map(String::as_str));
+    let tmux = Tmux::start(&dir, &flowtop_command(&dir, &args));
+    tmux.wait_for(bound, "CertificateRequired");
+}

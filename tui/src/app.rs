@@ -27,7 +27,7 @@ pub async fn run(args: Args, filters: FilterState) -> anyhow::Result<()> {
     let config = args.config();
     let mut state = State::new(&config, filters);
     let query = state.query()?;
-    let mut conn = Conn::spawn(config.server.clone(), query);
+    let mut conn = Conn::spawn(config.server.clone(), args.dial(), query);
 
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;

@@ -1,4 +1,4 @@
-//! The command line: `flowtop [--server ADDR] [--buffer-size N] [filter flags]`.
+//! The command line: `flowtop [--server ADDR] [--tls…] [--buffer-size N] [filter flags]`.
 //!
 //! The filter flags are flowctl's own [`FilterFlags`]; their values become the initial
 //! free-form filter line, so they stay visible and editable in the UI and go through the
@@ -14,9 +14,12 @@ use crate::state::{Config, FilterState, quote};
 #[derive(Parser, Debug)]
 #[command(name = "flowtop", version)]
 pub struct Args {
-    /// Observer API address: host:port or unix:///path.
+    /// Observer API address: host:port, tls://host:port or unix:///path.
     #[arg(long, env = "FLOWTOP_SERVER", default_value = "localhost:4244")]
     pub server: String,
+
+    #[command(flatten)]
+    pub tls: TlsFlags,
 
     /// Rows kept in the client buffer; older rows are dropped (and counted as dropped).
     #[arg(long, value_name = "ROWS", default_value_t = 10_000,
@@ -36,7 +39,46 @@ pub struct Args {
     pub filters: FilterFlags,
 }
 
+/// Hubble's TLS flags, as flowctl takes them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct TlsFlags {
+    /// Use TLS to connect to the server (also selected by a tls:// address).
+    #[arg(long)]
+    pub tls: bool,
+    /// Accept any server certificate (the connection is still encrypted).
+    #[arg(long)]
+    pub tls_allow_insecure: bool,
+    /// CA certificates (PEM; repeatable or comma-separated) to trust instead of the system's.
+    #[arg(long, value_name = "FILE", value_delimiter = ',')]
+    pub tls_ca_cert_files: Vec<String>,
+    /// Client certificate (PEM) for mutual TLS, with --tls-client-key-file.
+    #[arg(long, value_name = "FILE", default_value = "")]
+    pub tls_client_cert_file: String,
+    /// Private key (PEM) of --tls-client-cert-file.
+    #[arg(long, value_name = "FILE", default_value = "")]
+    pub tls_client_key_file: String,
+    /// The name the server's certificate is checked against (default: the address's host).
+    #[arg(long, default_value = "")]
+    pub tls_server_name: String,
+}
+
 impl Args {
+    /// How to reach the server: Hubble's CLI timeout and the TLS flags.
+    pub fn dial(&self) -> flowscope_cli::client::Dial {
+        let t = &self.tls;
+        flowscope_cli::client::Dial {
+            timeout: flowscope_cli::client::DIAL_TIMEOUT,
+            tls: flowscope_cli::tls::TlsOptions {
+                enabled: t.tls,
+                allow_insecure: t.tls_allow_insecure,
+                ca_cert_files: t.tls_ca_cert_files.clone(),
+                client_cert_file: t.tls_client_cert_file.clone(),
+                client_key_file: t.tls_client_key_file.clone(),
+                server_name: t.tls_server_name.clone(),
+            },
+        }
+    }
+
     pub fn config(&self) -> Config {
         Config {
             server: self.server.clone(),

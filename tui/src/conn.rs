@@ -47,12 +47,12 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Starts connecting to `server` and streaming `query`.
-    pub fn spawn(server: String, query: Query) -> Conn {
+    /// Starts connecting to `server` as `dial` says and streaming `query`.
+    pub fn spawn(server: String, dial: client::Dial, query: Query) -> Conn {
         let (tx, rx) = mpsc::channel(CHANNEL);
         let (main, main_rx) = watch::channel(query);
         let (trace, trace_rx) = watch::channel(None);
-        let task = tokio::spawn(run(server, main_rx, trace_rx, tx));
+        let task = tokio::spawn(run(server, dial, main_rx, trace_rx, tx));
         Conn {
             rx,
             main,
@@ -119,6 +119,7 @@ enum End {
 
 async fn run(
     server: String,
+    dial: client::Dial,
     mut main_rx: watch::Receiver<Query>,
     mut trace_rx: watch::Receiver<Option<Query>>,
     tx: mpsc::Sender<Update>,
@@ -131,7 +132,7 @@ async fn run(
         if tx.send(Update::Conn(connecting)).await.is_err() {
             return;
         }
-        let error = match client::connect(&server).await {
+        let error = match client::connect_with(&server, &dial).await {
             Ok(client) => {
                 match serve(client, &mut main_rx, &mut trace_rx, &tx, &mut backoff).await {
                     End::Lost(e) => e,
@@ -398,17 +399,13 @@ async fn refused_or_lost(
 /// One line: gRPC messages (e.g. regex errors) may span several.
 fn status_message(s: &Status) -> String {
     let message = s.message().split_whitespace().collect::<Vec<_>>().join(" ");
-    let code = match s.code() {
-        Code::InvalidArgument => "invalid argument",
-        Code::Unavailable => "server unavailable",
-        Code::Unimplemented => "not implemented by the server",
-        Code::DeadlineExceeded => "deadline exceeded",
-        _ => "request failed",
-    };
+    let code = client::code_name(s.code());
+    // A transport failure says why (a TLS alert, a reset), as flowctl does.
+    let cause = client::transport_cause(s);
     if message.is_empty() {
-        code.to_string()
+        format!("{code}{cause}")
     } else {
-        format!("{code}: {message}")
+        format!("{code}: {message}{cause}")
     }
 }
 
