@@ -26,6 +26,16 @@ pub mod reserved;
 
 pub mod timestamp;
 
+/// `observer.GetFlowsResponse` field numbers, for code that reads or writes the message
+/// without the generated types (flowd's encoder, flowrelay's pass-through).
+pub mod get_flows_response_fields {
+    pub const FLOW: u32 = 1;
+    pub const NODE_STATUS: u32 = 2;
+    pub const LOST_EVENTS: u32 = 3;
+    pub const NODE_NAME: u32 = 1000;
+    pub const TIME: u32 = 1001;
+}
+
 /// Well-known types used by the generated messages.
 pub mod types {
     pub use crate::timestamp::Timestamp;

@@ -12,12 +12,7 @@ use prost::Message;
 use tonic::Status;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
-/// `GetFlowsResponse` field numbers (observer.proto).
-const FLOW: u32 = 1;
-const NODE_STATUS: u32 = 2;
-const LOST_EVENTS: u32 = 3;
-const NODE_NAME: u32 = 1000;
-const TIME: u32 = 1001;
+use flowscope_proto::get_flows_response_fields::{FLOW, LOST_EVENTS, NODE_NAME, NODE_STATUS, TIME};
 
 /// What a response carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,6 +11,9 @@ use std::fmt::Write as _;
 use std::net::IpAddr;
 
 use flowscope_filter::IpRef;
+use flowscope_proto::get_flows_response_fields::{
+    FLOW as RESP_FLOW, LOST_EVENTS as RESP_LOST, NODE_NAME as RESP_NODE_NAME, TIME as RESP_TIME,
+};
 use flowscope_proto::names;
 
 use super::mask::MaskNode;
@@ -104,12 +107,6 @@ mod field {
         INGRESS_DENIED_BY,
     ];
 }
-
-/// `GetFlowsResponse` field numbers.
-const RESP_FLOW: u32 = 1;
-const RESP_LOST: u32 = 3;
-const RESP_NODE_NAME: u32 = 1000;
-const RESP_TIME: u32 = 1001;
 
 /// What to write of a flow: compiled once per request from its field mask.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
